@@ -1,0 +1,608 @@
+//! The build: inserts the items changed since the last build into the graph, repairs the links
+//! that pointed at deleted items, and writes the touched nodes back, all in one write
+//! transaction (it commits or changes nothing).
+
+use std::cell::RefCell;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use heed::RwTxn;
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, Result};
+use crate::graph::{search_level, select_neighbors, Dist, EpochSet, Graph, Scored};
+use crate::header::Header;
+use crate::items::{load_header, load_set, node_range, put_header, put_set};
+use crate::keys;
+use crate::links::{self, split_record};
+use crate::metric::Distance;
+use crate::store::{Database, Shared};
+use crate::with_metric;
+
+/// Highest level a node can get (levels above this are clamped).
+const MAX_LEVEL: u8 = 16;
+
+/// How to build. `None` keeps the stored value (or the default for a first build).
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Links per node on upper levels (default 16, from 2 to 256).
+    pub m: Option<u16>,
+    /// Links per node on level 0 (default 2 × m).
+    pub m0: Option<u16>,
+    /// Beam width while inserting (default 100).
+    pub ef_construction: Option<usize>,
+    /// Seed of the level assignment (default 0): the same seed and items give the same graph
+    /// when built on one thread.
+    pub seed: Option<u64>,
+    /// Relaxation of the neighbour-selection heuristic (default 1.0; ≥ 1 keeps more links).
+    pub alpha: Option<f32>,
+}
+
+/// What a build did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildStats {
+    pub inserted: u64,
+    pub deleted: u64,
+    pub items: u64,
+    pub seconds: f64,
+}
+
+/// Progress of a long operation: `done` of `total` in the named phase.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub phase: &'static str,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Where a build reports and whether it should stop.
+pub struct Control<'a> {
+    pub progress: &'a (dyn Fn(Progress) + Sync),
+    pub cancel: &'a AtomicBool,
+}
+
+impl Control<'_> {
+    fn check(&self) -> Result<()> {
+        if self.cancel.load(AtomicOrdering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        Ok(())
+    }
+    fn report(&self, phase: &'static str, done: u64, total: u64) {
+        (self.progress)(Progress { phase, done, total });
+    }
+}
+
+struct Params {
+    m: usize,
+    m0: usize,
+    ef_construction: usize,
+    seed: u64,
+    alpha: f32,
+}
+
+impl Params {
+    fn resolve(options: &BuildOptions, header: &Header) -> Result<Params> {
+        let stored = header.built.then_some((header.m, header.m0));
+        let m = options.m.or(stored.map(|s| s.0)).unwrap_or(16) as usize;
+        if !(2..=256).contains(&m) {
+            return Err(Error::InvalidArgument(format!("m must be from 2 to 256, received {m}")));
+        }
+        let m0 = match (options.m0, options.m, stored) {
+            (Some(m0), _, _) => m0 as usize,
+            (None, None, Some((_, m0))) => m0 as usize,
+            _ => 2 * m,
+        };
+        if m0 < m || m0 > 512 {
+            return Err(Error::InvalidArgument(format!(
+                "m0 must be from m ({m}) to 512, received {m0}"
+            )));
+        }
+        let ef_construction = options.ef_construction.unwrap_or(100);
+        if !(1..=10_000).contains(&ef_construction) {
+            return Err(Error::InvalidArgument(format!(
+                "efConstruction must be from 1 to 10000, received {ef_construction}"
+            )));
+        }
+        let alpha = options.alpha.unwrap_or(1.0);
+        if !(1.0..=2.0).contains(&alpha) {
+            return Err(Error::InvalidArgument(format!(
+                "alpha must be from 1 to 2, received {alpha}"
+            )));
+        }
+        Ok(Params {
+            m,
+            m0,
+            ef_construction: ef_construction.max(m0),
+            seed: options.seed.unwrap_or(0),
+            alpha,
+        })
+    }
+
+    fn capacity(&self, level: usize) -> usize {
+        if level == 0 {
+            self.m0
+        } else {
+            self.m
+        }
+    }
+
+    /// The level of `id`: geometric with factor 1/ln(m), a pure function of the seed and id.
+    fn level_of(&self, id: u32) -> u8 {
+        let mut x = self.seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^= x >> 31;
+        // Uniform in (0, 1].
+        let u = ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+        let level = (-u.ln() / (self.m as f64).ln()).floor();
+        level.min(MAX_LEVEL as f64) as u8
+    }
+}
+
+/// The graph being built, over dense positions (the index of an item in `ids`).
+struct BuildGraph<'t> {
+    ids: Vec<u32>,
+    vectors: Vec<&'t [u8]>,
+    levels: Vec<u8>,
+    in_graph: Vec<bool>,
+    /// Level-0 links of every node.
+    links0: Vec<Mutex<Vec<u32>>>,
+    /// Links on levels 1..=level, for nodes above level 0.
+    upper: Vec<Vec<Mutex<Vec<u32>>>>,
+    dirty: Vec<AtomicBool>,
+}
+
+impl BuildGraph<'_> {
+    fn lists(&self, node: u32, level: u8) -> Option<&Mutex<Vec<u32>>> {
+        let node = node as usize;
+        if level == 0 {
+            self.links0.get(node)
+        } else {
+            self.upper.get(node)?.get(level as usize - 1)
+        }
+    }
+
+    fn position(&self, id: u32) -> Option<u32> {
+        self.ids.binary_search(&id).ok().map(|p| p as u32)
+    }
+
+    fn set_links(&self, node: u32, level: u8, links: Vec<u32>) {
+        if let Some(list) = self.lists(node, level) {
+            *list.lock().unwrap_or_else(|p| p.into_inner()) = links;
+            self.dirty[node as usize].store(true, AtomicOrdering::Relaxed);
+        }
+    }
+}
+
+impl Graph for BuildGraph<'_> {
+    fn vector(&self, node: u32) -> Result<Option<&[u8]>> {
+        Ok(self.vectors.get(node as usize).copied())
+    }
+    fn neighbors(&self, node: u32, level: u8, out: &mut Vec<u32>) -> Result<()> {
+        out.clear();
+        if let Some(list) = self.lists(node, level) {
+            out.extend_from_slice(&list.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+        Ok(())
+    }
+}
+
+thread_local! {
+    static VISITED: RefCell<EpochSet> = RefCell::new(EpochSet::default());
+}
+
+/// The graph's entry point and top level, changed under a lock when a node tops the graph.
+struct Entry {
+    node: Option<u32>,
+    top: u8,
+}
+
+impl Database {
+    /// Builds `index`: inserts what was added since the last build and repairs what was deleted.
+    pub fn build(&self, index: u16, options: &BuildOptions, control: &Control<'_>) -> Result<BuildStats> {
+        let start = Instant::now();
+        control.check()?;
+        let s = &*self.shared;
+        let Some(info) = self.info(index)? else {
+            return Err(Error::IndexNotFound(index));
+        };
+        // Links, sets and copy-on-write of the touched pages: a generous estimate.
+        let estimate = info.items as usize * (info.metric.stored_len(info.dimensions) + 400);
+        let mut stats = self.write(estimate, |txn| {
+            let header = load_header(s, txn, index)?.ok_or(Error::IndexNotFound(index))?;
+            with_metric!(header.metric, D => build_in::<D>(s, txn, index, header, options, control))
+        })?;
+        stats.seconds = start.elapsed().as_secs_f64();
+        Ok(stats)
+    }
+}
+
+fn build_in<D: Distance>(
+    s: &Shared,
+    txn: &mut RwTxn<'_>,
+    index: u16,
+    mut header: Header,
+    options: &BuildOptions,
+    control: &Control<'_>,
+) -> Result<BuildStats> {
+    let params = Params::resolve(options, &header)?;
+    let updated = load_set(s, txn, index, keys::META_UPDATED)?;
+    let deleted = load_set(s, txn, index, keys::META_DELETED)?;
+    let stored_len = header.metric.stored_len(header.dimensions as usize);
+    if header.built && updated.is_empty() && deleted.is_empty() {
+        control.report("write", 0, 0);
+        return Ok(BuildStats { inserted: 0, deleted: 0, items: header.items, seconds: 0.0 });
+    }
+
+    let graph = load_graph(s, txn, index, stored_len, control)?;
+    let n = graph.ids.len();
+    let removed: Vec<u32> = (0..n as u32)
+        .filter(|&p| {
+            let id = graph.ids[p as usize];
+            graph.in_graph[p as usize] && (deleted.contains(id) || updated.contains(id))
+        })
+        .collect();
+    let inserted: Vec<u32> = (0..n as u32)
+        .filter(|&p| updated.contains(graph.ids[p as usize]))
+        .collect();
+    let mut graph = graph;
+
+    repair::<D>(&graph, &removed, &params, control)?;
+    for &p in &removed {
+        graph.in_graph[p as usize] = false;
+        graph.links0[p as usize] = Mutex::new(Vec::new());
+        graph.upper[p as usize].clear();
+    }
+    // Give the nodes to insert their levels and empty link lists before anyone can reach them.
+    for &p in &inserted {
+        let level = params.level_of(graph.ids[p as usize]);
+        graph.levels[p as usize] = level;
+        graph.upper[p as usize] = (0..level).map(|_| Mutex::new(Vec::new())).collect();
+    }
+
+    // The entry point: the kept node on the highest level (smallest id among equals).
+    let mut entry = Entry { node: None, top: 0 };
+    for p in 0..n {
+        if graph.in_graph[p] && (entry.node.is_none() || graph.levels[p] > entry.top) {
+            entry = Entry { node: Some(p as u32), top: graph.levels[p] };
+        }
+    }
+
+    let entry = insert_all::<D>(&graph, &inserted, entry, &params, control)?;
+    for &p in &inserted {
+        graph.in_graph[p as usize] = true;
+    }
+
+    // Collect what to write, then let go of the borrowed vectors before writing.
+    let mut output: Vec<(u32, Vec<Vec<u32>>)> = Vec::new();
+    for p in 0..n {
+        if !graph.in_graph[p] || !graph.dirty[p].load(AtomicOrdering::Relaxed) {
+            continue;
+        }
+        let mut levels = Vec::with_capacity(1 + graph.upper[p].len());
+        let to_ids = |list: &Mutex<Vec<u32>>| -> Vec<u32> {
+            list.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|&q| graph.ids[q as usize]).collect()
+        };
+        levels.push(to_ids(&graph.links0[p]));
+        levels.extend(graph.upper[p].iter().map(to_ids));
+        output.push((graph.ids[p], levels));
+    }
+    let removed_ids: Vec<u32> = removed.iter().map(|&p| graph.ids[p as usize]).collect();
+    header.entry_points = entry.node.map(|p| vec![graph.ids[p as usize]]).unwrap_or_default();
+    header.top_level = entry.top;
+    drop(graph);
+
+    write_graph(s, txn, index, stored_len, &output, &removed_ids, &updated, &deleted, control)?;
+    header.built = true;
+    header.m = params.m as u16;
+    header.m0 = params.m0 as u16;
+    put_header(s, txn, index, &header)?;
+    put_set(s, txn, index, keys::META_UPDATED, &RoaringBitmap::new())?;
+    put_set(s, txn, index, keys::META_DELETED, &RoaringBitmap::new())?;
+    control.check()?;
+    Ok(BuildStats {
+        inserted: updated.len(),
+        deleted: (deleted - &updated).len(),
+        items: header.items,
+        seconds: 0.0,
+    })
+}
+
+/// Reads every node of `index`: its vector (borrowed from the map) and its links.
+fn load_graph<'t>(
+    s: &Shared,
+    txn: &'t RwTxn<'_>,
+    index: u16,
+    stored_len: usize,
+    control: &Control<'_>,
+) -> Result<BuildGraph<'t>> {
+    let (start, end) = node_range(index);
+    let range = (Bound::Included(&start[..]), Bound::Excluded(&end[..]));
+    let mut ids = Vec::new();
+    let mut vectors = Vec::new();
+    let mut raw_links0: Vec<Option<&'t [u8]>> = Vec::new();
+    for entry in s.nodes.range(txn, &range)? {
+        let (key, value) = entry?;
+        let id = keys::id_of(key).ok_or_else(|| Error::Corrupt("short node key".into()))?;
+        let record = split_record(value, stored_len, id)?;
+        ids.push(id);
+        vectors.push(record.vector);
+        raw_links0.push(record.links);
+    }
+    let n = ids.len();
+    control.report("load", 0, n as u64);
+    let mut graph = BuildGraph {
+        ids,
+        vectors,
+        levels: vec![0; n],
+        in_graph: raw_links0.iter().map(Option::is_some).collect(),
+        links0: Vec::with_capacity(n),
+        upper: (0..n).map(|_| Vec::new()).collect(),
+        dirty: (0..n).map(|_| AtomicBool::new(false)).collect(),
+    };
+    let mut scratch = Vec::new();
+    for (p, raw) in raw_links0.iter().enumerate() {
+        let mut list = Vec::new();
+        if let Some(bytes) = raw {
+            links::decode_into(bytes, graph.ids[p], &mut scratch)?;
+            list.extend(scratch.iter().filter_map(|&id| graph.position(id)));
+        }
+        graph.links0.push(Mutex::new(list));
+        if p % 65_536 == 0 {
+            control.check()?;
+        }
+    }
+    for entry in s.upper.range(txn, &range)? {
+        let (key, value) = entry?;
+        let (Some(id), Some(level)) = (keys::id_of(key), keys::level_of(key)) else {
+            return Err(Error::Corrupt("short link key".into()));
+        };
+        let Some(p) = graph.position(id) else { continue };
+        let p = p as usize;
+        if level == 0 || level > MAX_LEVEL || !graph.in_graph[p] {
+            continue;
+        }
+        links::decode_into(value, id, &mut scratch)?;
+        let list: Vec<u32> = scratch.iter().filter_map(|&id| graph.position(id)).collect();
+        let upper = &mut graph.upper[p];
+        while upper.len() < level as usize {
+            upper.push(Mutex::new(Vec::new()));
+        }
+        upper[level as usize - 1] = Mutex::new(list);
+        graph.levels[p] = graph.levels[p].max(level);
+    }
+    control.report("load", n as u64, n as u64);
+    Ok(graph)
+}
+
+/// Gives every kept node that linked to a removed node new links, chosen among its kept
+/// neighbours and the removed nodes' neighbours.
+fn repair<D: Distance>(graph: &BuildGraph<'_>, removed: &[u32], params: &Params, control: &Control<'_>) -> Result<()> {
+    if removed.is_empty() {
+        return Ok(());
+    }
+    let mut is_removed = vec![false; graph.ids.len()];
+    for &p in removed {
+        is_removed[p as usize] = true;
+    }
+    let total = graph.ids.len() as u64;
+    let done = AtomicU64::new(0);
+    let distance = |a: u32, b: u32| D::distance(graph.vectors[a as usize], graph.vectors[b as usize]);
+    (0..graph.ids.len() as u32).into_par_iter().try_for_each(|p| {
+        let count = done.fetch_add(1, AtomicOrdering::Relaxed) + 1;
+        if count % 4096 == 0 {
+            control.check()?;
+            control.report("repair", count, total);
+        }
+        if !graph.in_graph[p as usize] || is_removed[p as usize] {
+            return Ok(());
+        }
+        let mut scratch = Vec::new();
+        let mut second = Vec::new();
+        for level in 0..=graph.levels[p as usize] {
+            graph.neighbors(p, level, &mut scratch)?;
+            if !scratch.iter().any(|&q| is_removed[q as usize]) {
+                continue;
+            }
+            let mut pool: Vec<u32> = Vec::with_capacity(scratch.len() * 4);
+            for &q in &scratch {
+                if is_removed[q as usize] {
+                    graph.neighbors(q, level, &mut second)?;
+                    pool.extend(second.iter().copied().filter(|&r| r != p && !is_removed[r as usize]));
+                } else {
+                    pool.push(q);
+                }
+            }
+            pool.sort_unstable();
+            pool.dedup();
+            let mut scored: Vec<Scored> = pool.iter().map(|&q| (Dist(distance(p, q)), q)).collect();
+            scored.sort_unstable();
+            let kept = select_neighbors(&scored, params.capacity(level as usize), params.alpha, distance);
+            graph.set_links(p, level, kept.into_iter().map(|(_, q)| q).collect());
+        }
+        Ok::<(), Error>(())
+    })?;
+    control.report("repair", total, total);
+    Ok(())
+}
+
+/// Inserts `nodes` into the graph in parallel; returns the final entry point.
+fn insert_all<D: Distance>(
+    graph: &BuildGraph<'_>,
+    nodes: &[u32],
+    entry: Entry,
+    params: &Params,
+    control: &Control<'_>,
+) -> Result<Entry> {
+    let total = nodes.len() as u64;
+    control.report("insert", 0, total);
+    let (first, rest) = match (entry.node, nodes.split_first()) {
+        (_, None) => return Ok(entry),
+        // An empty graph: the first node is the entry point.
+        (None, Some((&first, rest))) => {
+            graph.dirty[first as usize].store(true, AtomicOrdering::Relaxed);
+            (Some(first), rest)
+        }
+        (Some(_), Some(_)) => (None, nodes),
+    };
+    let entry = Mutex::new(match first {
+        Some(p) => Entry { node: Some(p), top: graph.levels[p as usize] },
+        None => entry,
+    });
+    let done = AtomicU64::new(first.is_some() as u64);
+    rest.par_iter().with_min_len(64).try_for_each(|&p| {
+        control.check()?;
+        insert_one::<D>(graph, p, &entry, params)?;
+        let count = done.fetch_add(1, AtomicOrdering::Relaxed) + 1;
+        if count % 256 == 0 {
+            control.report("insert", count, total);
+        }
+        Ok::<(), Error>(())
+    })?;
+    control.report("insert", total, total);
+    Ok(entry.into_inner().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn insert_one<D: Distance>(graph: &BuildGraph<'_>, p: u32, entry: &Mutex<Entry>, params: &Params) -> Result<()> {
+    let level = graph.levels[p as usize];
+    let (mut ep, top) = {
+        let e = entry.lock().unwrap_or_else(|e| e.into_inner());
+        (e.node, e.top)
+    };
+    // A node that tops the graph holds the entry lock for its whole insertion (rare), so two
+    // such nodes do not race to become the entry point.
+    let mut top_guard = if level > top {
+        let guard = entry.lock().unwrap_or_else(|e| e.into_inner());
+        ep = guard.node;
+        Some(guard)
+    } else {
+        None
+    };
+    let top = top_guard.as_ref().map_or(top, |g| g.top);
+    let Some(ep) = ep else {
+        return Ok(());
+    };
+    let query = graph.vectors[p as usize];
+    let distance = |a: u32, b: u32| D::distance(graph.vectors[a as usize], graph.vectors[b as usize]);
+    let not_self = |q: u32| q != p;
+    VISITED.with(|visited| -> Result<()> {
+        let mut visited = visited.borrow_mut();
+        let mut scratch = Vec::new();
+        let mut current: Vec<Scored> = vec![(Dist(D::distance(query, graph.vectors[ep as usize])), ep)];
+        for l in (level.saturating_add(1)..=top).rev() {
+            visited.reset(graph.ids.len());
+            current = search_level::<D, _, _>(graph, query, &current, l, 1, &mut *visited, &not_self, &mut scratch)?;
+            if current.is_empty() {
+                current = vec![(Dist(D::distance(query, graph.vectors[ep as usize])), ep)];
+            }
+        }
+        for l in (0..=level.min(top)).rev() {
+            visited.reset(graph.ids.len());
+            let found = search_level::<D, _, _>(
+                graph,
+                query,
+                &current,
+                l,
+                params.ef_construction,
+                &mut *visited,
+                &not_self,
+                &mut scratch,
+            )?;
+            let capacity = params.capacity(l as usize);
+            let chosen = select_neighbors(&found, capacity, params.alpha, distance);
+            link::<D>(graph, p, l, &chosen, capacity, params.alpha);
+            for &(_, q) in &chosen {
+                link::<D>(graph, q, l, &[(Dist(distance(q, p)), p)], capacity, params.alpha);
+            }
+            if !found.is_empty() {
+                current = found;
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(guard) = top_guard.as_mut() {
+        if level > guard.top {
+            guard.node = Some(p);
+            guard.top = level;
+        }
+    }
+    Ok(())
+}
+
+/// Adds `new` to the links of `node` on `level`, pruning with the heuristic when over capacity.
+fn link<D: Distance>(graph: &BuildGraph<'_>, node: u32, level: u8, new: &[Scored], capacity: usize, alpha: f32) {
+    let Some(list) = graph.lists(node, level) else { return };
+    let mut list = list.lock().unwrap_or_else(|e| e.into_inner());
+    let before = list.len();
+    for &(_, q) in new {
+        if q != node && !list.contains(&q) {
+            list.push(q);
+        }
+    }
+    if list.len() == before {
+        return;
+    }
+    graph.dirty[node as usize].store(true, AtomicOrdering::Relaxed);
+    if list.len() <= capacity {
+        return;
+    }
+    let base = graph.vectors[node as usize];
+    let distance = |a: u32, b: u32| D::distance(graph.vectors[a as usize], graph.vectors[b as usize]);
+    let mut scored: Vec<Scored> = list.iter().map(|&q| (Dist(D::distance(base, graph.vectors[q as usize])), q)).collect();
+    scored.sort_unstable();
+    let kept = select_neighbors(&scored, capacity, alpha, distance);
+    *list = kept.into_iter().map(|(_, q)| q).collect();
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_graph(
+    s: &Shared,
+    txn: &mut RwTxn<'_>,
+    index: u16,
+    stored_len: usize,
+    output: &[(u32, Vec<Vec<u32>>)],
+    removed: &[u32],
+    updated: &RoaringBitmap,
+    deleted: &RoaringBitmap,
+    control: &Control<'_>,
+) -> Result<()> {
+    let total = (output.len() + removed.len()) as u64;
+    control.report("write", 0, total);
+    // Removed nodes lose every upper record; re-inserted ones get theirs back below.
+    for &id in removed {
+        let start = keys::node(index, id);
+        // The next node key: adding one carries into the index part for id u32::MAX.
+        let end = (u64::from_be_bytes(start) + 1).to_be_bytes();
+        let range = (Bound::Included(&start[..]), Bound::Excluded(&end[..]));
+        s.upper.delete_range(txn, &range)?;
+        if deleted.contains(id) && !updated.contains(id) {
+            s.nodes.delete(txn, &keys::node(index, id))?;
+        }
+    }
+    let mut value = Vec::new();
+    for (i, (id, levels)) in output.iter().enumerate() {
+        if i % 4096 == 0 {
+            control.check()?;
+            control.report("write", (removed.len() + i) as u64, total);
+        }
+        let key = keys::node(index, *id);
+        let Some(current) = s.nodes.get(txn, &key)? else {
+            return Err(Error::Corrupt(format!("item {id} vanished during the build")));
+        };
+        value.clear();
+        value.extend_from_slice(split_record(current, stored_len, *id)?.vector);
+        links::encode(&levels[0], &mut value);
+        s.nodes.put(txn, &key, &value)?;
+        for (level, list) in levels.iter().enumerate().skip(1) {
+            value.clear();
+            links::encode(list, &mut value);
+            s.upper.put(txn, &keys::upper(index, *id, level as u8), &value)?;
+        }
+    }
+    control.report("write", total, total);
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! Damaged records are reported as errors, never a panic.
+
+use crate::error::Error;
+use crate::keys;
+use crate::metric::MetricKind;
+use crate::search::SearchOptions;
+use crate::store::{Database, OpenOptions};
+use crate::{BuildOptions, Control, Progress};
+use std::sync::atomic::AtomicBool;
+
+fn built_db() -> (tempfile::TempDir, Database) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), &OpenOptions::default()).unwrap();
+    let data: Vec<f32> = (0..200 * 4).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+    let ids: Vec<u32> = (0..200).collect();
+    db.add_items(0, 4, MetricKind::Euclidean, &ids, &data).unwrap();
+    let cancel = AtomicBool::new(false);
+    let progress = |_: Progress| {};
+    db.build(0, &BuildOptions::default(), &Control { progress: &progress, cancel: &cancel }).unwrap();
+    (dir, db)
+}
+
+fn put(db: &Database, which: &str, key: &[u8], value: &[u8]) {
+    let s = &*db.shared;
+    let mut txn = s.env.write_txn().unwrap();
+    let target = match which {
+        "meta" => s.meta,
+        "nodes" => s.nodes,
+        _ => s.upper,
+    };
+    target.put(&mut txn, key, value).unwrap();
+    txn.commit().unwrap();
+}
+
+fn search_all(db: &Database) -> Result<(), Error> {
+    for i in 0..50 {
+        let q = [i as f32 / 50.0, 0.5, -0.5, 0.1];
+        db.search(0, &q, &SearchOptions { ef: Some(200), ..SearchOptions::new(10) })?;
+    }
+    Ok(())
+}
+
+#[test]
+fn truncated_header_is_corrupt() {
+    let (_dir, db) = built_db();
+    put(&db, "meta", &keys::meta(0, keys::META_HEADER), b"HNOY\x01\x00\x00");
+    assert!(matches!(db.info(0), Err(Error::Corrupt(_))));
+    assert!(matches!(search_all(&db), Err(Error::Corrupt(_))));
+    assert!(matches!(db.indexes(), Err(Error::Corrupt(_))));
+}
+
+#[test]
+fn newer_format_version_is_refused() {
+    let (_dir, db) = built_db();
+    let s = &*db.shared;
+    let txn = s.env.read_txn().unwrap();
+    let mut header = s.meta.get(&txn, &keys::meta(0, keys::META_HEADER)).unwrap().unwrap().to_vec();
+    drop(txn);
+    header[4] = 99;
+    put(&db, "meta", &keys::meta(0, keys::META_HEADER), &header);
+    assert!(matches!(db.info(0), Err(Error::Version { found: 99, .. })));
+}
+
+#[test]
+fn truncated_vector_is_corrupt() {
+    let (_dir, db) = built_db();
+    for id in 0..200 {
+        put(&db, "nodes", &keys::node(0, id), &[1, 2, 3]);
+    }
+    assert!(matches!(search_all(&db), Err(Error::Corrupt(_))));
+    assert!(matches!(db.get_vector(0, 5), Err(Error::Corrupt(_))));
+}
+
+#[test]
+fn garbage_links_are_corrupt() {
+    let (_dir, db) = built_db();
+    let s = &*db.shared;
+    let txn = s.env.read_txn().unwrap();
+    let mut records = Vec::new();
+    for id in 0..200u32 {
+        let value = s.nodes.get(&txn, &keys::node(0, id)).unwrap().unwrap();
+        let mut broken = value[..20].to_vec(); // the vector (4 + 16 bytes) …
+        broken.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0x7f]); // … then junk
+        records.push((id, broken));
+    }
+    drop(txn);
+    for (id, value) in records {
+        put(&db, "nodes", &keys::node(0, id), &value);
+    }
+    assert!(matches!(search_all(&db), Err(Error::Corrupt(_))));
+    let cancel = AtomicBool::new(false);
+    let progress = |_: Progress| {};
+    db.add_items(0, 4, MetricKind::Euclidean, &[999], &[0.0; 4]).unwrap();
+    let built = db.build(0, &BuildOptions::default(), &Control { progress: &progress, cancel: &cancel });
+    assert!(matches!(built, Err(Error::Corrupt(_))), "{built:?}");
+}
+
+#[test]
+fn garbage_sets_are_corrupt() {
+    let (_dir, db) = built_db();
+    put(&db, "meta", &keys::meta(0, keys::META_DELETED), &[9, 9, 9]);
+    assert!(matches!(search_all(&db), Err(Error::Corrupt(_))));
+}

@@ -1,0 +1,190 @@
+//! The HNSW primitives shared by the build (an in-memory graph over the memory map) and the
+//! searches (a graph read from LMDB): the beam search on one level and neighbour selection.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::error::Result;
+use crate::metric::Distance;
+
+/// A graph the beam search can walk. Node ids are whatever the implementation uses (item ids for
+/// the stored graph, dense positions for the build).
+pub(crate) trait Graph {
+    /// The stored vector of `node`, or `None` when it has none (skipped).
+    fn vector(&self, node: u32) -> Result<Option<&[u8]>>;
+    /// Writes the neighbours of `node` on `level` into `out` (cleared first).
+    fn neighbors(&self, node: u32, level: u8, out: &mut Vec<u32>) -> Result<()>;
+}
+
+/// Remembers which nodes a search has seen.
+pub(crate) trait Visited {
+    /// Marks `node`; returns whether it was new.
+    fn insert(&mut self, node: u32) -> bool;
+}
+
+/// A visited set over dense positions `0..n`, cleared in O(1) by bumping an epoch.
+#[derive(Default)]
+pub(crate) struct EpochSet {
+    marks: Vec<u32>,
+    epoch: u32,
+}
+
+impl EpochSet {
+    pub(crate) fn reset(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks.resize(n, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.epoch = 1;
+        }
+    }
+}
+
+impl Visited for EpochSet {
+    #[inline]
+    fn insert(&mut self, node: u32) -> bool {
+        match self.marks.get_mut(node as usize) {
+            Some(mark) if *mark != self.epoch => {
+                *mark = self.epoch;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A fast hasher for u32 ids (Fibonacci hashing); ids are not attacker-chosen keys of a
+/// long-lived table, only a search's visited set.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (n as u64 ^ 0x5555_5555).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub(crate) type IdSet = std::collections::HashSet<u32, BuildHasherDefault<IdHasher>>;
+
+impl Visited for IdSet {
+    #[inline]
+    fn insert(&mut self, node: u32) -> bool {
+        std::collections::HashSet::insert(self, node)
+    }
+}
+
+/// A distance with a total order (NaN never occurs: inputs are finite and metrics clamp).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Dist(pub f32);
+
+impl Eq for Dist {}
+impl PartialOrd for Dist {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Dist {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// A scored node: (distance to the query, node).
+pub(crate) type Scored = (Dist, u32);
+
+/// Beam search on one level from `entries`: returns up to `ef` nodes for which `accept` holds,
+/// nearest first. Rejected nodes are still walked through, so a filter narrows the answer, not
+/// the graph.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn search_level<D: Distance, G: Graph, V: Visited>(
+    graph: &G,
+    query: &[u8],
+    entries: &[Scored],
+    level: u8,
+    ef: usize,
+    visited: &mut V,
+    accept: &dyn Fn(u32) -> bool,
+    scratch: &mut Vec<u32>,
+) -> Result<Vec<Scored>> {
+    let mut candidates: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(ef * 4);
+    let mut results: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef + 1);
+    for &entry in entries {
+        visited.insert(entry.1);
+        candidates.push(Reverse(entry));
+        if accept(entry.1) {
+            results.push(entry);
+            if results.len() > ef {
+                results.pop();
+            }
+        }
+    }
+    while let Some(Reverse((dist, node))) = candidates.pop() {
+        if results.len() >= ef {
+            if let Some(&(worst, _)) = results.peek() {
+                if dist > worst {
+                    break;
+                }
+            }
+        }
+        graph.neighbors(node, level, scratch)?;
+        for &next in scratch.iter() {
+            if !visited.insert(next) {
+                continue;
+            }
+            let Some(vector) = graph.vector(next)? else {
+                continue;
+            };
+            let d = Dist(D::distance(query, vector));
+            let full = results.len() >= ef;
+            if full && results.peek().is_some_and(|&(worst, _)| d >= worst) {
+                continue;
+            }
+            candidates.push(Reverse((d, next)));
+            if accept(next) {
+                results.push((d, next));
+                if results.len() > ef {
+                    results.pop();
+                }
+            }
+        }
+    }
+    Ok(results.into_sorted_vec())
+}
+
+/// The neighbour-selection heuristic of HNSW: walking `candidates` nearest first, keep one only
+/// if it is closer to the base node than to every neighbour already kept (relaxed by `alpha`),
+/// up to `m`. `distance(a, b)` compares two candidates.
+pub(crate) fn select_neighbors(
+    candidates: &[Scored],
+    m: usize,
+    alpha: f32,
+    distance: impl Fn(u32, u32) -> f32,
+) -> Vec<Scored> {
+    let mut kept: Vec<Scored> = Vec::with_capacity(m);
+    for &(dist, node) in candidates {
+        if kept.len() >= m {
+            break;
+        }
+        if kept.iter().any(|&(_, k)| k == node) {
+            continue;
+        }
+        if kept
+            .iter()
+            .all(|&(_, k)| alpha * distance(node, k) > dist.0)
+        {
+            kept.push((dist, node));
+        }
+    }
+    kept
+}

@@ -1,0 +1,139 @@
+//! The metadata record of an index.
+
+use crate::error::{Error, Result};
+use crate::metric::MetricKind;
+
+/// The on-disk format this code writes and the newest it reads.
+pub const FORMAT_VERSION: u16 = 1;
+const MAGIC: &[u8; 4] = b"HNOY";
+const FIXED_LEN: usize = 4 + 2 + 1 + 1 + 4 + 2 + 2 + 1 + 1 + 8 + 4;
+
+/// What an index is and where its graph starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    pub dimensions: u32,
+    pub metric: MetricKind,
+    /// Links per node on upper levels.
+    pub m: u16,
+    /// Links per node on level 0.
+    pub m0: u16,
+    /// Whether a build ever ran (an index with items but no build cannot be searched).
+    pub built: bool,
+    /// The highest level of the graph.
+    pub top_level: u8,
+    /// Live items (added and not deleted), built or not.
+    pub items: u64,
+    /// The nodes on the top level; searches start from them.
+    pub entry_points: Vec<u32>,
+}
+
+impl Header {
+    pub fn new(dimensions: u32, metric: MetricKind) -> Header {
+        Header {
+            dimensions,
+            metric,
+            m: 16,
+            m0: 32,
+            built: false,
+            top_level: 0,
+            items: 0,
+            entry_points: Vec::new(),
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(FIXED_LEN + 4 * self.entry_points.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.push(self.metric as u8);
+        out.push(self.built as u8);
+        out.extend_from_slice(&self.dimensions.to_le_bytes());
+        out.extend_from_slice(&self.m.to_le_bytes());
+        out.extend_from_slice(&self.m0.to_le_bytes());
+        out.push(self.top_level);
+        out.push(0);
+        out.extend_from_slice(&self.items.to_le_bytes());
+        out.extend_from_slice(&(self.entry_points.len() as u32).to_le_bytes());
+        for id in &self.entry_points {
+            out.extend_from_slice(&id.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Header> {
+        let corrupt = |what: &str| Error::Corrupt(format!("index metadata: {what}"));
+        if bytes.len() < 6 || &bytes[..4] != MAGIC {
+            return Err(corrupt("bad magic"));
+        }
+        let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+        if version > FORMAT_VERSION {
+            return Err(Error::Version {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if bytes.len() < FIXED_LEN {
+            return Err(corrupt("truncated"));
+        }
+        let metric = MetricKind::from_code(bytes[6]).ok_or_else(|| corrupt("unknown metric"))?;
+        let built = bytes[7] != 0;
+        let u32_at = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
+        let dimensions = u32_at(8);
+        let m = u16_at(12);
+        let m0 = u16_at(14);
+        let top_level = bytes[16];
+        let mut items = [0u8; 8];
+        items.copy_from_slice(&bytes[18..26]);
+        let items = u64::from_le_bytes(items);
+        let count = u32_at(26) as usize;
+        if bytes.len() != FIXED_LEN + 4 * count {
+            return Err(corrupt("entry point list has the wrong length"));
+        }
+        if dimensions == 0 {
+            return Err(corrupt("zero dimensions"));
+        }
+        let entry_points = (0..count).map(|i| u32_at(FIXED_LEN + 4 * i)).collect();
+        Ok(Header {
+            dimensions,
+            metric,
+            m,
+            m0,
+            built,
+            top_level,
+            items,
+            entry_points,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let mut h = Header::new(384, MetricKind::BqCosine);
+        h.entry_points = vec![7, 9];
+        h.items = 1 << 40;
+        h.built = true;
+        h.top_level = 3;
+        assert_eq!(Header::decode(&h.encode()).unwrap(), h);
+    }
+
+    #[test]
+    fn truncated_and_garbage_are_errors() {
+        let bytes = Header::new(3, MetricKind::Cosine).encode();
+        for len in 0..bytes.len() {
+            assert!(Header::decode(&bytes[..len]).is_err(), "length {len}");
+        }
+        assert!(matches!(Header::decode(b"garbage garbage garbage garbage"), Err(Error::Corrupt(_))));
+    }
+
+    #[test]
+    fn newer_version_is_refused() {
+        let mut bytes = Header::new(3, MetricKind::Cosine).encode();
+        bytes[4..6].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+        assert!(matches!(Header::decode(&bytes), Err(Error::Version { .. })));
+    }
+}

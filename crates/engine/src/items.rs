@@ -1,0 +1,309 @@
+//! Metadata access and the cheap writes: adding, deleting and reading items.
+
+use std::ops::Bound;
+
+use heed::RwTxn;
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, Result};
+use crate::header::Header;
+use crate::keys;
+use crate::links::split_record;
+use crate::metric::{self, MetricKind};
+use crate::store::{Database, ReadTxn, Shared};
+use crate::with_metric;
+
+/// What `indexes()` lists about one index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexInfo {
+    pub index: u16,
+    pub dimensions: usize,
+    pub metric: MetricKind,
+    /// Live items, built or not.
+    pub items: u64,
+    /// Whether the index was ever built.
+    pub built: bool,
+}
+
+impl IndexInfo {
+    fn new(index: u16, header: &Header) -> IndexInfo {
+        IndexInfo {
+            index,
+            dimensions: header.dimensions as usize,
+            metric: header.metric,
+            items: header.items,
+            built: header.built,
+        }
+    }
+}
+
+pub(crate) fn load_header(s: &Shared, txn: &ReadTxn<'_>, index: u16) -> Result<Option<Header>> {
+    match s.meta.get(txn, &keys::meta(index, keys::META_HEADER))? {
+        Some(bytes) => Header::decode(bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn put_header(s: &Shared, txn: &mut RwTxn<'_>, index: u16, h: &Header) -> Result<()> {
+    s.meta
+        .put(txn, &keys::meta(index, keys::META_HEADER), &h.encode())?;
+    Ok(())
+}
+
+pub(crate) fn load_set(s: &Shared, txn: &ReadTxn<'_>, index: u16, kind: u8) -> Result<RoaringBitmap> {
+    match s.meta.get(txn, &keys::meta(index, kind))? {
+        Some(bytes) => RoaringBitmap::deserialize_from(bytes)
+            .map_err(|e| Error::Corrupt(format!("index {index}: set {kind}: {e}"))),
+        None => Ok(RoaringBitmap::new()),
+    }
+}
+
+pub(crate) fn put_set(
+    s: &Shared,
+    txn: &mut RwTxn<'_>,
+    index: u16,
+    kind: u8,
+    set: &RoaringBitmap,
+) -> Result<()> {
+    let key = keys::meta(index, kind);
+    if set.is_empty() {
+        s.meta.delete(txn, &key)?;
+    } else {
+        let mut bytes = Vec::with_capacity(set.serialized_size());
+        let _ = set.serialize_into(&mut bytes);
+        s.meta.put(txn, &key, &bytes)?;
+    }
+    Ok(())
+}
+
+/// The key range `[start, end)` of one index in `nodes` and `upper`.
+pub(crate) fn node_range(index: u16) -> ([u8; 4], [u8; 4]) {
+    let start = u32::from_be_bytes(keys::node_prefix(index));
+    (start.to_be_bytes(), (start + 1).to_be_bytes())
+}
+
+pub(crate) fn check_dimensions(expected: usize, received: usize) -> Result<()> {
+    if expected != received {
+        return Err(Error::DimensionMismatch { expected, received });
+    }
+    Ok(())
+}
+
+fn check_finite(vectors: &[f32], dimensions: usize) -> Result<()> {
+    if let Some(i) = vectors.iter().position(|x| !x.is_finite()) {
+        return Err(Error::InvalidArgument(format!(
+            "vector {} has a NaN or infinite component at position {}",
+            i / dimensions.max(1),
+            i % dimensions.max(1)
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that a writer's parameters agree with what is stored.
+fn check_header(header: &Header, dimensions: usize, metric: MetricKind) -> Result<()> {
+    if header.dimensions as usize != dimensions {
+        return Err(Error::DimensionMismatch {
+            expected: header.dimensions as usize,
+            received: dimensions,
+        });
+    }
+    if header.metric != metric {
+        return Err(Error::MetricMismatch {
+            stored: header.metric.name(),
+            requested: metric.name(),
+        });
+    }
+    Ok(())
+}
+
+impl Database {
+    /// Every index that has metadata, in index order.
+    pub fn indexes(&self) -> Result<Vec<IndexInfo>> {
+        let s = &*self.shared;
+        self.read(|txn| {
+            let mut out = Vec::new();
+            for entry in s.meta.iter(txn)? {
+                let (key, value) = entry?;
+                if key.len() == 3 && key[2] == keys::META_HEADER {
+                    let index = u16::from_be_bytes([key[0], key[1]]);
+                    out.push(IndexInfo::new(index, &Header::decode(value)?));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// What is stored about `index`, if anything.
+    pub fn info(&self, index: u16) -> Result<Option<IndexInfo>> {
+        let s = &*self.shared;
+        self.read(|txn| Ok(load_header(s, txn, index)?.map(|h| IndexInfo::new(index, &h))))
+    }
+
+    /// Checks that a writer for `index` with these parameters agrees with the stored index.
+    pub fn check_writer(&self, index: u16, dimensions: usize, metric: MetricKind) -> Result<()> {
+        if dimensions == 0 || dimensions > u32::MAX as usize {
+            return Err(Error::InvalidArgument(
+                "dimensions must be an integer from 1 to 4294967295".into(),
+            ));
+        }
+        match self.info(index)? {
+            Some(info) => check_header(
+                &Header::new(info.dimensions as u32, info.metric),
+                dimensions,
+                metric,
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// Stores `ids.len()` vectors (`vectors` is row-major, `ids.len() × dimensions`). They become
+    /// searchable at the next build. Re-adding an id replaces its vector.
+    pub fn add_items(
+        &self,
+        index: u16,
+        dimensions: usize,
+        metric: MetricKind,
+        ids: &[u32],
+        vectors: &[f32],
+    ) -> Result<()> {
+        if dimensions == 0 {
+            return Err(Error::InvalidArgument("dimensions must be at least 1".into()));
+        }
+        if vectors.len() != ids.len() * dimensions {
+            return Err(Error::InvalidArgument(format!(
+                "{} ids need {} × {dimensions} = {} components, received {}",
+                ids.len(),
+                ids.len(),
+                ids.len() * dimensions,
+                vectors.len()
+            )));
+        }
+        check_finite(vectors, dimensions)?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let s = &*self.shared;
+        let stored_len = metric.stored_len(dimensions);
+        let estimate = ids.len() * (stored_len + 64);
+        self.write(estimate, |txn| {
+            let mut header = match load_header(s, txn, index)? {
+                Some(h) => {
+                    check_header(&h, dimensions, metric)?;
+                    h
+                }
+                None => Header::new(dimensions as u32, metric),
+            };
+            let mut updated = load_set(s, txn, index, keys::META_UPDATED)?;
+            let mut deleted = load_set(s, txn, index, keys::META_DELETED)?;
+            let mut value = Vec::with_capacity(stored_len + 128);
+            let mut old_links = Vec::new();
+            for (&id, vector) in ids.iter().zip(vectors.chunks_exact(dimensions)) {
+                let key = keys::node(index, id);
+                let existing = s.nodes.get(txn, &key)?;
+                let live_before = existing.is_some() && !deleted.contains(id);
+                old_links.clear();
+                if let Some(bytes) = existing {
+                    // Keep the old links until the build: the graph stays navigable through
+                    // this node, and the build re-inserts it with its new vector.
+                    if let Some(links) = split_record(bytes, stored_len, id)?.links {
+                        old_links.extend_from_slice(links);
+                    }
+                }
+                with_metric!(metric, D => <D as metric::Distance>::encode(vector, &mut value));
+                value.extend_from_slice(&old_links);
+                s.nodes.put(txn, &key, &value)?;
+                if !live_before {
+                    header.items += 1;
+                }
+                deleted.remove(id);
+                updated.insert(id);
+            }
+            put_set(s, txn, index, keys::META_UPDATED, &updated)?;
+            put_set(s, txn, index, keys::META_DELETED, &deleted)?;
+            put_header(s, txn, index, &header)
+        })
+    }
+
+    /// Deletes items; returns how many existed. Deleted items are never returned by a search
+    /// from now on; the next build repairs the links that pointed at them.
+    pub fn delete_items(&self, index: u16, ids: &[u32]) -> Result<u64> {
+        if ids.is_empty() || self.info(index)?.is_none() {
+            if self.is_read_only() {
+                return Err(Error::ReadOnly);
+            }
+            return Ok(0);
+        }
+        let s = &*self.shared;
+        self.write(ids.len() * 16, |txn| {
+            let Some(mut header) = load_header(s, txn, index)? else {
+                return Ok(0);
+            };
+            let stored_len = header.metric.stored_len(header.dimensions as usize);
+            let mut updated = load_set(s, txn, index, keys::META_UPDATED)?;
+            let mut deleted = load_set(s, txn, index, keys::META_DELETED)?;
+            let mut existed = 0u64;
+            for &id in ids {
+                let key = keys::node(index, id);
+                let in_graph = match s.nodes.get(txn, &key)? {
+                    None => continue,
+                    Some(_) if deleted.contains(id) => continue,
+                    Some(bytes) => split_record(bytes, stored_len, id)?.links.is_some(),
+                };
+                existed += 1;
+                header.items = header.items.saturating_sub(1);
+                updated.remove(id);
+                if in_graph {
+                    // Kept until the build so searches can still walk through it.
+                    deleted.insert(id);
+                } else {
+                    s.nodes.delete(txn, &key)?;
+                }
+            }
+            put_set(s, txn, index, keys::META_UPDATED, &updated)?;
+            put_set(s, txn, index, keys::META_DELETED, &deleted)?;
+            put_header(s, txn, index, &header)?;
+            Ok(existed)
+        })
+    }
+
+    /// Removes every item and the graph of `index`.
+    pub fn clear(&self, index: u16) -> Result<()> {
+        let s = &*self.shared;
+        self.write(0, |txn| {
+            let (start, end) = node_range(index);
+            let range = (Bound::Included(&start[..]), Bound::Excluded(&end[..]));
+            s.nodes.delete_range(txn, &range)?;
+            s.upper.delete_range(txn, &range)?;
+            for kind in [keys::META_HEADER, keys::META_UPDATED, keys::META_DELETED] {
+                s.meta.delete(txn, &keys::meta(index, kind))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The vector of a live item (as stored: quantized metrics keep only the signs).
+    pub fn get_vector(&self, index: u16, id: u32) -> Result<Option<Vec<f32>>> {
+        let s = &*self.shared;
+        self.read(|txn| {
+            let Some(header) = load_header(s, txn, index)? else {
+                return Ok(None);
+            };
+            let dimensions = header.dimensions as usize;
+            let stored_len = header.metric.stored_len(dimensions);
+            let Some(bytes) = s.nodes.get(txn, &keys::node(index, id))? else {
+                return Ok(None);
+            };
+            if load_set(s, txn, index, keys::META_DELETED)?.contains(id) {
+                return Ok(None);
+            }
+            let record = split_record(bytes, stored_len, id)?;
+            Ok(Some(metric::decode(header.metric, record.vector, dimensions)))
+        })
+    }
+
+    /// Live items of `index` (0 when it does not exist).
+    pub fn count(&self, index: u16) -> Result<u64> {
+        Ok(self.info(index)?.map_or(0, |i| i.items))
+    }
+}

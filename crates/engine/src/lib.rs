@@ -1,0 +1,27 @@
+//! hannoy-engine: an approximate-nearest-neighbour index (HNSW) stored in LMDB.
+//!
+//! One LMDB environment holds up to 65,536 independent indexes. Items are added and deleted
+//! with cheap writes; `build` inserts what changed into the graph in parallel, in one write
+//! transaction. Searches read the graph straight from the memory map.
+
+pub mod build;
+pub mod error;
+mod graph;
+pub mod header;
+mod items;
+pub mod kernels;
+mod keys;
+mod links;
+pub mod metric;
+pub mod search;
+mod store;
+
+pub use build::{BuildOptions, BuildStats, Control, Progress};
+pub use error::{Error, Result};
+pub use items::IndexInfo;
+pub use metric::MetricKind;
+pub use search::{BatchResult, Neighbor, SearchOptions, EXACT_SCAN_MAX};
+pub use store::{Database, OpenOptions, DEFAULT_MAP_SIZE};
+
+#[cfg(test)]
+mod corrupt_tests;

@@ -1,0 +1,278 @@
+//! The LMDB environment: opening (shared per path within a process), transactions, and growing
+//! the memory map when a write needs more room.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+use heed::types::Bytes;
+use heed::{EnvFlags, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
+
+use crate::error::{Error, Result};
+
+pub(crate) type Env = heed::Env<WithoutTls>;
+pub(crate) type Db = heed::Database<Bytes, Bytes>;
+pub(crate) type ReadTxn<'e> = RoTxn<'e, WithoutTls>;
+
+/// The initial map size when the caller gives none. The map grows by itself, so this only
+/// bounds address space, which on Windows is also the file's size.
+#[cfg(windows)]
+pub const DEFAULT_MAP_SIZE: usize = 64 << 20;
+#[cfg(not(windows))]
+pub const DEFAULT_MAP_SIZE: usize = 1 << 30;
+
+const MAX_READERS: u32 = 1022;
+
+/// How to open a database directory.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// The initial size of the memory map in bytes (it grows when needed).
+    pub map_size: Option<usize>,
+    /// Open for reading only: writes fail with `Error::ReadOnly`, and the directory may be
+    /// read-only (then LMDB's lock file is not used, which is safe only with no writer around).
+    pub read_only: bool,
+}
+
+pub(crate) struct Shared {
+    pub(crate) env: Env,
+    pub(crate) meta: Db,
+    pub(crate) nodes: Db,
+    pub(crate) upper: Db,
+    /// Every transaction of this process is opened under the read side; resizing the map takes
+    /// the write side, which LMDB requires to happen with no transaction active in the process.
+    gate: RwLock<()>,
+    /// Whether the environment itself was opened writable.
+    writable: bool,
+}
+
+/// A handle on one database directory. Handles on the same directory in one process share one
+/// LMDB environment (LMDB forbids opening it twice); the environment closes with its last handle.
+#[derive(Clone)]
+pub struct Database {
+    pub(crate) shared: Arc<Shared>,
+    read_only: bool,
+}
+
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<Shared>>> {
+    static REGISTRY: std::sync::OnceLock<Mutex<HashMap<PathBuf, Weak<Shared>>>> =
+        std::sync::OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn page_size() -> usize {
+    4096
+}
+
+fn round_to_page(size: usize) -> usize {
+    // Page sizes are powers of two up to 64 KiB; rounding to 64 KiB suits every platform.
+    let unit = 64 << 10;
+    size.div_ceil(unit) * unit
+}
+
+impl Database {
+    /// Opens (creating when writable and missing) the database directory at `path`.
+    pub fn open(path: impl AsRef<Path>, options: &OpenOptions) -> Result<Database> {
+        let path = path.as_ref();
+        if !options.read_only {
+            std::fs::create_dir_all(path).map_err(|e| {
+                Error::Io(format!("cannot create the directory {}: {e}", path.display()))
+            })?;
+        }
+        let canonical = std::fs::canonicalize(path)
+            .map_err(|e| Error::Io(format!("cannot open {}: {e}", path.display())))?;
+        if !canonical.is_dir() {
+            return Err(Error::Io(format!(
+                "{} is not a directory",
+                canonical.display()
+            )));
+        }
+
+        let mut registry = registry().lock().unwrap_or_else(|p| p.into_inner());
+        registry.retain(|_, weak| weak.strong_count() > 0);
+        if let Some(shared) = registry.get(&canonical).and_then(Weak::upgrade) {
+            if !options.read_only && !shared.writable {
+                return Err(Error::InvalidArgument(format!(
+                    "{} is already open read-only in this process: close it before opening it for writing",
+                    canonical.display()
+                )));
+            }
+            return Ok(Database {
+                shared,
+                read_only: options.read_only,
+            });
+        }
+        let shared = Arc::new(open_shared(&canonical, options)?);
+        registry.insert(canonical, Arc::downgrade(&shared));
+        Ok(Database {
+            shared,
+            read_only: options.read_only,
+        })
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The current size of the memory map in bytes.
+    pub fn map_size(&self) -> usize {
+        self.shared.env.info().map_size
+    }
+
+    /// Runs `f` in a fresh read transaction (the latest committed state).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&ReadTxn<'_>) -> Result<T>) -> Result<T> {
+        let shared = &*self.shared;
+        loop {
+            let guard = shared.gate.read().unwrap_or_else(|p| p.into_inner());
+            match shared.env.read_txn() {
+                Ok(txn) => {
+                    let out = f(&txn);
+                    drop(txn);
+                    drop(guard);
+                    return out;
+                }
+                Err(heed::Error::Mdb(heed::MdbError::MapResized)) => {
+                    drop(guard);
+                    self.resize(0)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Runs `f` in a write transaction and commits it. `extra_bytes` estimates what the write
+    /// adds, so the map can grow before rather than after; a write that still fills the map is
+    /// rolled back, the map grows, and `f` runs again.
+    pub(crate) fn write<T>(
+        &self,
+        extra_bytes: usize,
+        mut f: impl FnMut(&mut RwTxn<'_>) -> Result<T>,
+    ) -> Result<T> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        self.ensure_room(extra_bytes)?;
+        let shared = &*self.shared;
+        loop {
+            let guard = shared.gate.read().unwrap_or_else(|p| p.into_inner());
+            let mut txn = match shared.env.write_txn() {
+                Ok(txn) => txn,
+                Err(heed::Error::Mdb(heed::MdbError::MapResized)) => {
+                    drop(guard);
+                    self.resize(0)?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let result = f(&mut txn).and_then(|value| txn.commit().map(|_| value).map_err(Error::from));
+            drop(guard);
+            match result {
+                Err(Error::MapFull) => {
+                    let size = self.map_size();
+                    self.resize(round_to_page(size.saturating_mul(2)))?;
+                }
+                Err(Error::MapResized) => self.resize(0)?,
+                other => return other,
+            }
+        }
+    }
+
+    /// Grows the map ahead of a write of about `extra_bytes`.
+    fn ensure_room(&self, extra_bytes: usize) -> Result<()> {
+        let info = self.shared.env.info();
+        let used = (info.last_page_number + 1) * page_size();
+        // Copy-on-write needs room for the new pages while the old ones are still live.
+        let needed = used
+            .saturating_add(extra_bytes.saturating_mul(2))
+            .saturating_add(16 << 20);
+        if needed > info.map_size {
+            self.resize(round_to_page(needed.max(info.map_size.saturating_mul(2))))?;
+        }
+        Ok(())
+    }
+
+    /// Sets the map size (0 adopts the size another process set).
+    fn resize(&self, size: usize) -> Result<()> {
+        let shared = &*self.shared;
+        let _exclusive = shared.gate.write().unwrap_or_else(|p| p.into_inner());
+        if size != 0 && size <= shared.env.info().map_size {
+            return Ok(()); // another thread grew it meanwhile
+        }
+        // SAFETY: LMDB allows changing the map size when no transaction is active in this
+        // process. Every transaction is opened while holding the gate's read side (`read` and
+        // `write` above are the only places that open them), and we hold its write side.
+        unsafe { shared.env.resize(size) }.map_err(|e| match e {
+            heed::Error::Mdb(heed::MdbError::Other(_)) | heed::Error::Io(_) => {
+                Error::Io(format!("cannot grow the memory map to {size} bytes: {e}"))
+            }
+            other => other.into(),
+        })
+    }
+}
+
+fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
+    let map_size = round_to_page(options.map_size.unwrap_or(DEFAULT_MAP_SIZE).max(1 << 20));
+    let open = |extra: EnvFlags| -> std::result::Result<Env, heed::Error> {
+        let mut builder = EnvOpenOptions::new().read_txn_without_tls();
+        builder.map_size(map_size).max_dbs(4).max_readers(MAX_READERS);
+        let mut flags = EnvFlags::NO_READ_AHEAD | extra;
+        if options.read_only {
+            flags |= EnvFlags::READ_ONLY;
+        }
+        // SAFETY: `flags` sets NO_READ_AHEAD (random access suits HNSW), READ_ONLY and, for
+        // read-only directories, NO_LOCK; none of them weakens the memory safety of the map.
+        unsafe { builder.flags(flags) };
+        // SAFETY: heed's requirement is that the environment is not opened twice in this
+        // process, which the registry in `Database::open` guarantees, and that the files are not
+        // truncated or modified by anything but LMDB, which is the contract of the directory.
+        unsafe { builder.open(path) }
+    };
+    let env = match open(EnvFlags::empty()) {
+        Ok(env) => env,
+        Err(heed::Error::Io(e))
+            if options.read_only
+                && matches!(
+                    e.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+        {
+            // A read-only directory (a serverless bundle): LMDB cannot create its lock file.
+            open(EnvFlags::NO_LOCK).map_err(|e| io_error(path, e))?
+        }
+        Err(e) => return Err(io_error(path, e)),
+    };
+
+    let (meta, nodes, upper) = if options.read_only {
+        let txn = env.read_txn()?;
+        let get = |name: &str| -> Result<Db> {
+            env.open_database::<Bytes, Bytes>(&txn, Some(name))?
+                .ok_or_else(|| {
+                    Error::Io(format!("{} holds no hannoy database", path.display()))
+                })
+        };
+        let dbs = (get("meta")?, get("nodes")?, get("upper")?);
+        txn.commit()?;
+        dbs
+    } else {
+        let mut txn = env.write_txn()?;
+        let meta = env.create_database(&mut txn, Some("meta"))?;
+        let nodes = env.create_database(&mut txn, Some("nodes"))?;
+        let upper = env.create_database(&mut txn, Some("upper"))?;
+        txn.commit()?;
+        (meta, nodes, upper)
+    };
+    Ok(Shared {
+        env,
+        meta,
+        nodes,
+        upper,
+        gate: RwLock::new(()),
+        writable: !options.read_only,
+    })
+}
+
+fn io_error(path: &Path, error: heed::Error) -> Error {
+    match error {
+        heed::Error::Io(e) => Error::Io(format!("cannot open {}: {e}", path.display())),
+        other => other.into(),
+    }
+}

@@ -1,0 +1,212 @@
+//! The `Reader` class: searches and reads of one index, on the libuv thread pool.
+
+use std::sync::Arc;
+
+use hannoy_engine::{BatchResult, IndexInfo, MetricKind, Neighbor, SearchOptions};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use roaring::RoaringBitmap;
+
+use crate::abort::AbortWatch;
+use crate::convert::{self, Ids};
+use crate::database::DbState;
+use crate::errors::{Failure, Outcome, DIMENSION_MISMATCH};
+use crate::tasks::ReadTask;
+
+/// One search result.
+#[napi(object)]
+pub struct SearchResult {
+    pub id: u32,
+    pub distance: f64,
+}
+
+/// The answers of `searchBatch`: row-major, `k` per query, short rows padded with id
+/// 0xFFFFFFFF and distance Infinity.
+#[napi(object)]
+pub struct BatchSearchResult {
+    pub k: u32,
+    pub ids: Uint32Array,
+    pub distances: Float32Array,
+}
+
+/// Default number of results.
+const DEFAULT_K: usize = 10;
+
+/// Search options as parsed on the main thread; the filter becomes a bitmap on the pool.
+struct Query {
+    k: usize,
+    ef: Option<usize>,
+    filter: Option<Ids>,
+}
+
+impl Query {
+    fn parse(options: Option<&Object<'_>>) -> Outcome<Query> {
+        let k = convert::optional_integer(options, "k", 1.0, 1_000_000.0)?.map_or(DEFAULT_K, |x| x as usize);
+        let ef = convert::optional_integer(options, "ef", 1.0, 1_000_000.0)?.map(|x| x as usize);
+        let filter = convert::field(options, "filter")?.map(|v| convert::ids(&v, "filter")).transpose()?;
+        Ok(Query { k, ef, filter })
+    }
+
+    fn run<T>(self, f: impl FnOnce(&SearchOptions<'_>) -> hannoy_engine::Result<T>) -> Outcome<T> {
+        let bitmap = self.filter.map(|ids| {
+            let mut sorted: Vec<u32> = ids.to_vec();
+            sorted.sort_unstable();
+            RoaringBitmap::from_sorted_iter(sorted).unwrap_or_default()
+        });
+        let options = SearchOptions { k: self.k, ef: self.ef, filter: bitmap.as_ref(), cancel: None };
+        Ok(f(&options)?)
+    }
+}
+
+type SearchTask = ReadTask<Vec<Neighbor>, Vec<SearchResult>>;
+type BatchTask = ReadTask<BatchResult, BatchSearchResult>;
+type VectorTask = ReadTask<Option<Vec<f32>>, Option<Float32Array>>;
+type CountTask = ReadTask<u64, f64>;
+
+fn to_results(_: &Env, found: Vec<Neighbor>) -> Result<Vec<SearchResult>> {
+    Ok(found.into_iter().map(|n| SearchResult { id: n.id, distance: n.distance as f64 }).collect())
+}
+
+/// Reads one index. Every call sees the latest committed state; readers in other threads and
+/// processes never wait for a writer.
+#[napi]
+pub struct Reader {
+    state: Arc<DbState>,
+    index: u16,
+    dimensions: usize,
+    metric: MetricKind,
+}
+
+#[napi]
+impl Reader {
+    pub(crate) fn new(state: Arc<DbState>, info: IndexInfo) -> Reader {
+        Reader { state, index: info.index, dimensions: info.dimensions, metric: info.metric }
+    }
+
+    /// The index this reader reads.
+    #[napi(getter)]
+    pub fn index(&self) -> u32 {
+        self.index as u32
+    }
+
+    /// The number of components of every vector.
+    #[napi(getter)]
+    pub fn dimensions(&self) -> u32 {
+        self.dimensions as u32
+    }
+
+    /// The distance metric.
+    #[napi(getter, ts_return_type = "Metric")]
+    pub fn metric(&self) -> String {
+        self.metric.name().to_string()
+    }
+
+    /// The `k` (default 10) nearest items to `query`, nearest first. `ef` (default
+    /// max(k, 64)) trades speed for recall. With `filter`, only those ids are returned; a
+    /// filter of at most 4,096 ids is answered exactly by scanning them. Aborting `signal`
+    /// rejects with an AbortError.
+    #[napi(
+        ts_args_type = "query: Float32Array | number[], options?: { k?: number; ef?: number; filter?: Uint32Array | number[]; signal?: AbortSignal }",
+        ts_return_type = "Promise<Array<SearchResult>>"
+    )]
+    pub fn search(&self, env: Env, query: Unknown, options: Option<Unknown>) -> AsyncTask<SearchTask> {
+        let prepared = (|| -> Outcome<SearchTask> {
+            let query = convert::floats(&query, "query")?;
+            let options = convert::options(options, "options")?;
+            let parsed = Query::parse(options.as_ref())?;
+            let abort = AbortWatch::new(&env, convert::field(options.as_ref(), "signal")?)?;
+            if query.len() != self.dimensions {
+                return Err(Failure::new(
+                    DIMENSION_MISMATCH,
+                    format!("expected a query of {} dimensions, received {}", self.dimensions, query.len()),
+                ));
+            }
+            let db = self.state.engine()?;
+            let index = self.index;
+            let cancel = abort.flag();
+            Ok(ReadTask::new(
+                move || {
+                    parsed.run(|o| {
+                        let o = SearchOptions { cancel: Some(&cancel), ..*o };
+                        db.search(index, &query, &o)
+                    })
+                },
+                to_results,
+            )
+            .with_abort(abort))
+        })();
+        ReadTask::from_outcome(prepared, to_results)
+    }
+
+    /// Answers many queries (`queries`: n × dimensions, row-major) in one call, in parallel.
+    #[napi(
+        ts_args_type = "queries: Float32Array, options?: { k?: number; ef?: number; filter?: Uint32Array | number[] }",
+        ts_return_type = "Promise<BatchSearchResult>"
+    )]
+    pub fn search_batch(&self, queries: Unknown, options: Option<Unknown>) -> AsyncTask<BatchTask> {
+        let convert: fn(&Env, BatchResult) -> Result<BatchSearchResult> = |_, r| {
+            Ok(BatchSearchResult {
+                k: r.k as u32,
+                ids: Uint32Array::new(r.ids),
+                distances: Float32Array::new(r.distances),
+            })
+        };
+        let prepared = (|| -> Outcome<BatchTask> {
+            let queries = convert::floats(&queries, "queries")?;
+            if queries.len() % self.dimensions != 0 {
+                return Err(Failure::invalid(format!(
+                    "queries must hold a multiple of {} components, received {}",
+                    self.dimensions,
+                    queries.len()
+                )));
+            }
+            let parsed = Query::parse(convert::options(options, "options")?.as_ref())?;
+            let db = self.state.engine()?;
+            let index = self.index;
+            Ok(ReadTask::new(move || parsed.run(|o| db.search_batch(index, &queries, o)), convert))
+        })();
+        ReadTask::from_outcome(prepared, convert)
+    }
+
+    /// The `k` nearest items to the stored item `id` (the item itself comes first).
+    #[napi(
+        ts_args_type = "id: number, options?: { k?: number; ef?: number; filter?: Uint32Array | number[] }",
+        ts_return_type = "Promise<Array<SearchResult>>"
+    )]
+    pub fn search_by_id(&self, id: Unknown, options: Option<Unknown>) -> AsyncTask<SearchTask> {
+        let prepared = (|| -> Outcome<SearchTask> {
+            let id = convert::id(&id, "id")?;
+            let parsed = Query::parse(convert::options(options, "options")?.as_ref())?;
+            let db = self.state.engine()?;
+            let index = self.index;
+            Ok(ReadTask::new(move || parsed.run(|o| db.search_by_id(index, id, o)), to_results))
+        })();
+        ReadTask::from_outcome(prepared, to_results)
+    }
+
+    /// The stored vector of `id`, or null when it does not exist or was deleted. Quantized
+    /// metrics store signs only: 'bq-*' vectors come back as ±1, 'hamming' as 0/1.
+    #[napi(ts_args_type = "id: number", ts_return_type = "Promise<Float32Array | null>")]
+    pub fn get_vector(&self, id: Unknown) -> AsyncTask<VectorTask> {
+        let convert: fn(&Env, Option<Vec<f32>>) -> Result<Option<Float32Array>> =
+            |_, v| Ok(v.map(Float32Array::new));
+        let prepared = (|| -> Outcome<VectorTask> {
+            let id = convert::id(&id, "id")?;
+            let db = self.state.engine()?;
+            let index = self.index;
+            Ok(ReadTask::new(move || Ok(db.get_vector(index, id)?), convert))
+        })();
+        ReadTask::from_outcome(prepared, convert)
+    }
+
+    /// The number of live items (built or not).
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn count(&self) -> AsyncTask<CountTask> {
+        let convert: fn(&Env, u64) -> Result<f64> = |_, n| Ok(n as f64);
+        let prepared = self.state.engine().map(|db| {
+            let index = self.index;
+            ReadTask::new(move || Ok(db.count(index)?), convert)
+        });
+        ReadTask::from_outcome(prepared, convert)
+    }
+}
