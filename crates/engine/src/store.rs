@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use heed::types::Bytes;
-use heed::{EnvFlags, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
+use heed::{CommitOrAbort, EnvFlags, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
 
 use crate::error::{Error, Result};
 
 pub(crate) type Env = heed::Env<WithoutTls>;
-pub(crate) type Db = heed::Database<Bytes, Bytes>;
+pub(crate) type Db = heed::Database<'static, Bytes, Bytes>;
 pub(crate) type ReadTxn<'e> = RoTxn<'e, WithoutTls>;
 
 /// The initial map size when the caller gives none. The map grows by itself, so this only
@@ -243,22 +243,24 @@ fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
 
     let (meta, nodes, upper) = if options.read_only {
         let txn = env.read_txn()?;
-        let get = |name: &str| -> Result<Db> {
-            env.open_database::<Bytes, Bytes>(&txn, Some(name))?
-                .ok_or_else(|| {
+        let opened = env.open_databases_and_commit(txn, |opener, txn| -> Result<_> {
+            let get = |name: &str| {
+                opener.open_database::<Bytes, Bytes>(txn, Some(name))?.ok_or_else(|| {
                     Error::Io(format!("{} holds no hannoy database", path.display()))
                 })
-        };
-        let dbs = (get("meta")?, get("nodes")?, get("upper")?);
-        txn.commit()?;
-        dbs
+            };
+            Ok(CommitOrAbort::<_, ()>::Commit((get("meta")?, get("nodes")?, get("upper")?)))
+        })?;
+        opened.commit().ok_or_else(|| Error::Io("opening the databases was aborted".into()))?
     } else {
-        let mut txn = env.write_txn()?;
-        let meta = env.create_database(&mut txn, Some("meta"))?;
-        let nodes = env.create_database(&mut txn, Some("nodes"))?;
-        let upper = env.create_database(&mut txn, Some("upper"))?;
-        txn.commit()?;
-        (meta, nodes, upper)
+        let txn = env.write_txn()?;
+        let created = env.create_databases_and_commit(txn, |opener, txn| -> Result<_> {
+            let meta = opener.create_database::<Bytes, Bytes>(txn, Some("meta"))?;
+            let nodes = opener.create_database::<Bytes, Bytes>(txn, Some("nodes"))?;
+            let upper = opener.create_database::<Bytes, Bytes>(txn, Some("upper"))?;
+            Ok(CommitOrAbort::<_, ()>::Commit((meta, nodes, upper)))
+        })?;
+        created.commit().ok_or_else(|| Error::Io("creating the databases was aborted".into()))?
     };
     Ok(Shared {
         env,

@@ -1,0 +1,214 @@
+// Concurrency: several Readers in one process, and readers in other processes, keep answering while
+// a writer adds and builds; each commit is seen at the next call; a writer waiting for another
+// process's write lock does not hold up reads.
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { Database } from '../index.js'
+import { Child, type Msg } from './child'
+import { Scratch, fillAndBuild, randomVectors, range, row, sleep, waitFor } from './helpers'
+
+const scratch = new Scratch()
+const children: Child[] = []
+afterEach(async () => {
+  for (const c of children.splice(0)) {
+    c.kill('SIGKILL')
+    await c.exited
+  }
+  await scratch.cleanup()
+})
+afterAll(() => scratch.cleanup())
+
+interface ReaderStats {
+  ok: number
+  fail: number
+  errors: unknown[]
+  lastCount: number
+  maxCount: number
+  countWentDown: boolean
+  lastTop: number
+  unsorted: number
+  readersOpened: number
+}
+
+async function stats(c: Child): Promise<ReaderStats> {
+  const m: Msg = await c.ask('stats', 'stats')
+  return m.stats as ReaderStats
+}
+
+describe('in one process', () => {
+  it('several Readers search in a loop while a writer adds and builds; each build is seen by the next call', async () => {
+    const db = scratch.track(await Database.open(scratch.dir()))
+    const d = 16
+    const { writer } = await fillAndBuild(db, 0, 'euclidean', d, randomVectors(2000, d, 1))
+    const readers = await Promise.all([db.reader(0), db.reader(0), db.reader(0), db.reader()])
+    const st = readers.map(() => ({ ok: 0, fail: 0, errors: [] as string[] }))
+    let stop = false
+    const queries = randomVectors(50, d, 2)
+    const loops = readers.map((r, i) =>
+      (async () => {
+        let j = 0
+        while (!stop) {
+          try {
+            const hits = await r.search(row(queries, j++ % 50, d), { k: 10, ef: 32 })
+            if (hits.length !== 10) throw new Error(`got ${hits.length} hits`)
+            await r.count()
+            st[i].ok++
+          } catch (e) {
+            st[i].fail++
+            if (st[i].errors.length < 5) st[i].errors.push(String(e))
+          }
+          await new Promise((res) => setImmediate(res))
+        }
+      })(),
+    )
+
+    let expected = 2000
+    try {
+      for (let round = 0; round < 3; round++) {
+        const probe = randomVectors(1, d, 100 + round)
+        const probeId = 900_000 + round
+        await writer.addItems(range(10_000 + round * 3000, 3000), randomVectors(3000, d, 200 + round))
+        await writer.addItem(probeId, probe)
+        expected += 3001
+        const res = await writer.build()
+        expect(res.items).toBe(expected)
+        for (const r of readers) {
+          expect(await r.count()).toBe(expected)
+          const [top] = await r.search(probe, { k: 1, ef: 64 })
+          expect(top.id).toBe(probeId)
+        }
+      }
+    } finally {
+      stop = true
+      await Promise.all(loops)
+    }
+    for (const s of st) {
+      expect(s.fail, JSON.stringify(s.errors)).toBe(0)
+      expect(s.ok).toBeGreaterThan(0)
+    }
+  })
+})
+
+describe('across processes', () => {
+  async function twoReadersWhileWriting(opts: { mapSize?: number; perRound: number; d: number }): Promise<void> {
+    const dir = scratch.dir()
+    const { d, perRound } = opts
+    const db = scratch.track(await Database.open(dir, opts.mapSize ? { mapSize: opts.mapSize } : undefined))
+    const { writer } = await fillAndBuild(db, 0, 'euclidean', d, randomVectors(1000, d, 1))
+    const probe = randomVectors(1, d, 7)
+    const probeArg = JSON.stringify(Array.from(probe))
+    const mapArg = String(opts.mapSize ?? 0)
+    const kids = [
+      new Child('reader-child.mjs', [dir, '0', probeArg, '0', mapArg]),
+      new Child('reader-child.mjs', [dir, '0', probeArg, '1', mapArg]), // this one read-only
+    ]
+    children.push(...kids)
+    await Promise.all(kids.map((c) => c.next('ready', 30_000)))
+
+    let expected = 1000
+    const okBefore = await Promise.all(kids.map(stats))
+    for (let round = 0; round < 3; round++) {
+      await writer.addItems(range(10_000 + round * perRound, perRound), randomVectors(perRound, d, 10 + round))
+      expected += perRound
+      if (round === 2) {
+        await writer.addItem(999_999, probe)
+        expected += 1
+      }
+      const res = await writer.build()
+      expect(res.items).toBe(expected)
+    }
+    const okAfter = await Promise.all(kids.map(stats))
+    kids.forEach((_, i) => expect(okAfter[i].ok, 'the child did not search while the parent wrote').toBeGreaterThan(okBefore[i].ok))
+
+    // each child sees the final state (count and the probe item) at its next calls
+    for (const c of kids) {
+      let last: ReaderStats | undefined
+      const seen = await waitFor(
+        async () => {
+          last = await stats(c)
+          return last.lastCount === expected && last.lastTop === 999_999
+        },
+        30_000,
+        100,
+      )
+      expect(seen, `child never saw the new state: ${JSON.stringify(last)}`).toBe(true)
+    }
+    const finals = await Promise.all(kids.map((c) => c.ask('stop', 'final', 30_000)))
+    for (const f of finals) {
+      const s = f.stats as ReaderStats
+      expect(s.fail, `child errors: ${JSON.stringify(s.errors)}`).toBe(0)
+      expect(s.ok).toBeGreaterThan(0)
+      expect(s.countWentDown).toBe(false)
+      expect(s.unsorted).toBe(0)
+      expect(s.maxCount).toBe(expected)
+      expect(s.readersOpened).toBeGreaterThanOrEqual(1)
+    }
+    const exits = await Promise.all(kids.map((c) => c.exited))
+    for (const e of exits) expect(e.code).toBe(0)
+  }
+
+  it('two other processes read and search in a loop while this process adds and builds', async () => {
+    await twoReadersWhileWriting({ perRound: 3000, d: 16 })
+  })
+
+  it('the same while the map grows (mapSize 1 MiB, several MiB written)', async () => {
+    await twoReadersWhileWriting({ mapSize: 1 << 20, perRound: 5000, d: 32 })
+  })
+
+  it("a writer waiting for another process's write lock does not hold up reads", async () => {
+    const dir = scratch.dir()
+    const db = scratch.track(await Database.open(dir))
+    const d = 16
+    const data = randomVectors(1000, d, 3)
+    const { reader } = await fillAndBuild(db, 0, 'euclidean', d, data)
+
+    // the child adds 30k items to index 5 and builds them: one long write transaction
+    const child = new Child('writer-child.mjs', [dir, '5', '0', '30000', '32', '11'])
+    children.push(child)
+    await child.next('added', 60_000)
+    await child.next('progress', 60_000)
+    expect(child.has('built'), 'inconclusive: the child finished its build before the test could start').toBe(false)
+
+    // more writes than libuv has pool threads (4 by default), each on its own Writer
+    let writesDone = 0
+    const writes = Array.from({ length: 8 }, (_, i) =>
+      db
+        .writer(100 + i, { dimensions: 4, metric: 'euclidean' })
+        .addItem(1, [i, 0, 0, 0])
+        .then(() => {
+          writesDone++
+        }),
+    )
+    await sleep(20)
+    // reads of every kind, more than the pool has threads
+    const reads: Array<Promise<unknown>> = []
+    for (let i = 0; i < 8; i++) {
+      reads.push(reader.search(row(data, i, d), { k: 5 }))
+      reads.push(reader.getVector(i))
+      reads.push(reader.count())
+    }
+    reads.push(reader.searchBatch(data.subarray(0, 50 * d), { k: 5 }))
+    reads.push(reader.searchById(3, { k: 5 }))
+    reads.push(db.indexes())
+    reads.push(db.reader(0))
+    const results = await Promise.all(reads)
+    const childStillBuilding = !child.has('built')
+    expect((results[0] as Array<{ id: number }>)[0].id).toBe(0)
+    // the writes cannot commit while the child holds the lock, so if any write finished before the
+    // reads did, the reads were queued behind writes parked on the lock
+    expect(
+      writesDone,
+      `reads completed only after ${writesDone} writes (child still building: ${childStillBuilding})`,
+    ).toBe(0)
+
+    // once the child commits, the waiting writes go through
+    await Promise.all(writes)
+    expect(writesDone).toBe(8)
+    const built = await child.next('built', 120_000)
+    expect((built.result as { inserted: number }).inserted).toBe(30_000)
+    const list = await db.indexes()
+    expect(list.find((x) => x.index === 5)?.items).toBe(30_000)
+    for (let i = 0; i < 8; i++) expect(list.find((x) => x.index === 100 + i)?.items).toBe(1)
+    const exit = await child.exited
+    expect(exit.code).toBe(0)
+  })
+})

@@ -1,0 +1,162 @@
+// One engine, one phase, in its own process, so that the memory and thread figures are its own.
+//   node bench/engines/driver.mjs --config <file.json>
+// The config names the engine module (bench/engines/<engine>.mjs), the phase ('build' or
+// 'search'), the data files and the parameters; the result is written as JSON to cfg.resultFile.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  childConfig, writeResult, readMatrix, recallAt, latencySummary, memFigures, cpuSeconds, now,
+  dirBytes, dirAllocatedBytes, dirApparentBytes, round, log,
+} from '../lib/common.mjs';
+
+const tProcess = now() - process.uptime() * 1000; // process start, on the same clock
+const here = path.dirname(fileURLToPath(import.meta.url));
+const cfg = childConfig();
+
+async function main() {
+  const tImport0 = now();
+  const engine = await import(path.join(here, `${cfg.engine}.mjs`));
+  const importMs = now() - tImport0;
+  if (cfg.phase === 'build') return buildPhase(engine);
+  if (cfg.phase === 'search') return searchPhase(engine, importMs);
+  throw new Error(`unknown phase ${cfg.phase}`);
+}
+
+async function buildPhase(engine) {
+  const base = readMatrix(cfg.baseFile, { count: cfg.n });
+  const memBefore = memFigures();
+  const ctx = { ...cfg, vectors: base.data, n: base.rows, dim: base.cols };
+  const c0 = cpuSeconds(), t0 = now();
+  const extra = (await engine.build(ctx)) || {};
+  const wallS = (now() - t0) / 1000, cpuS = cpuSeconds() - c0;
+  const memAfter = memFigures();
+  const diskBytes = dirBytes(cfg.indexPath);
+  writeResult(cfg, {
+    engine: cfg.engine, version: engine.version?.() ?? null,
+    n: base.rows, dim: base.cols,
+    buildSeconds: round(wallS, 3), buildCpuSeconds: round(cpuS, 3),
+    cpuParallelism: round(cpuS / wallS, 2),
+    threadsNominal: engine.threadsNominal ? engine.threadsNominal(ctx) : null,
+    diskBytes, diskApparentBytes: dirApparentBytes(cfg.indexPath), diskAllocatedBytes: dirAllocatedBytes(cfg.indexPath),
+    diskBytesPerVector: round(diskBytes / base.rows, 2),
+    rawVectorBytesPerVector: base.cols * 4,
+    memoryBeforeBuild: memBefore, memoryAfterBuild: memAfter,
+    ...extra,
+  });
+}
+
+async function searchPhase(engine, importMs) {
+  const q = readMatrix(cfg.queriesFile, { count: cfg.nq ?? undefined });
+  const nq = q.rows, dim = q.cols, k = cfg.k;
+  let gt = null;
+  if (cfg.gtFile) gt = readMatrix(cfg.gtFile, { kind: 'u32', count: nq });
+  const queries = engine.prepareQueries ? engine.prepareQueries(q.data, nq, dim) : Array.from({ length: nq }, (_, i) => q.data.subarray(i * dim, (i + 1) * dim));
+  const ctx = { ...cfg, dim };
+
+  // Time to open the index and answer the first query, in this fresh process.
+  const firstEf = cfg.efs.includes(80) ? 80 : cfg.efs[0];
+  const t0 = now();
+  const handle = await engine.open(ctx);
+  const openMs = now() - t0;
+  const modes = engine.modes(handle, ctx);
+  const m0 = modes[0];
+  if (m0.setEf) await m0.setEf(firstEf);
+  if (m0.kind === 'batch') await m0.searchBatch(q.data.subarray(0, dim), 1, k, firstEf);
+  else await m0.search(queries[0], k, firstEf);
+  const tFirst = now();
+  const firstQueryMs = tFirst - t0;
+  const memAfterOpen = memFigures();
+
+  const results = [];
+  let peakAnon = memAfterOpen.rssAnon;
+  for (const mode of modes) {
+    const points = [];
+    for (const ef of cfg.efs) {
+      if (cfg.deadline && Date.now() > cfg.deadline) { log(`${cfg.engine}/${mode.name}: out of time, skipping ef ${ef}`); break; }
+      if (mode.setEf) await mode.setEf(ef);
+      const p = await sweepPoint(mode, ef, queries, q.data, nq, dim, k, gt);
+      points.push(p);
+      const mf = memFigures();
+      if (mf.rssAnon > peakAnon) peakAnon = mf.rssAnon;
+      log(`${cfg.engine}/${mode.name} ef=${ef}: recall@${k}=${p.recall ?? '-'} qps=${p.qps} p50=${p.p50Ms ?? '-'}ms p99=${p.p99Ms ?? '-'}ms`);
+    }
+    results.push({ mode: mode.name, label: mode.label || `${cfg.engine}${mode.name === 'single' ? '' : ' (' + mode.name + ')'}`, description: mode.description || null, threads: mode.threads ?? 1, points });
+  }
+  if (engine.close) await engine.close(handle);
+  writeResult(cfg, {
+    engine: cfg.engine, version: engine.version?.() ?? null, nq, k,
+    importMs: round(importMs, 2), openMs: round(openMs, 3), openFirstQueryMs: round(firstQueryMs, 3), firstQueryEf: firstEf,
+    processStartToFirstQueryMs: round(tFirst - tProcess, 2),
+    memoryAfterOpen: memAfterOpen, memoryAtEnd: memFigures(), peakRssAnonSampled: peakAnon,
+    modes: results,
+  });
+}
+
+async function sweepPoint(mode, ef, queries, flat, nq, dim, k, gt) {
+  const minMs = (cfg.minTimeSeconds ?? 1) * 1000;
+  // Pass 1 (warm-up) gives the recall; then timed passes until minTime has elapsed.
+  let found;
+  if (mode.kind === 'batch') {
+    const ids = await mode.searchBatch(flat, nq, k, ef);
+    found = ids;
+  } else {
+    found = new Array(nq);
+    if (mode.kind === 'inflight') await inflight(mode, queries, k, ef, mode.concurrency, (i, r) => { found[i] = r; });
+    else for (let i = 0; i < nq; i++) found[i] = await mode.search(queries[i], k, ef);
+  }
+  const recall = gt ? round(recallAt(found, gt.data, gt.cols, k, nq), 4) : null;
+
+  // Timed passes over all queries until minTime has elapsed (and at least minPasses passes).
+  // QPS is the best pass (as ann-benchmarks reports: the least disturbed by other processes on
+  // a shared machine); qpsMean is over all timed passes.
+  const lat = [];
+  let done = 0, calls = 0, passes = 0, bestPassMs = Infinity;
+  const minPasses = cfg.minPasses ?? 2;
+  const tStart = now();
+  while (true) {
+    const tp = now();
+    if (mode.kind === 'batch') {
+      await mode.searchBatch(flat, nq, k, ef);
+      lat.push(now() - tp); calls++;
+    } else if (mode.kind === 'inflight') {
+      await inflight(mode, queries, k, ef, mode.concurrency, null, lat);
+    } else if (mode.kind === 'async') {
+      for (let i = 0; i < nq; i++) { const t = now(); await mode.search(queries[i], k, ef); lat.push(now() - t); }
+    } else { // sync
+      for (let i = 0; i < nq; i++) { const t = now(); mode.search(queries[i], k, ef); lat.push(now() - t); }
+    }
+    bestPassMs = Math.min(bestPassMs, now() - tp);
+    done += nq; passes++;
+    if (now() - tStart >= minMs && passes >= minPasses) break;
+    if (cfg.deadline && Date.now() > cfg.deadline) break;
+  }
+  const elapsed = now() - tStart;
+  const point = { ef, recall, qps: round(nq / (bestPassMs / 1000), 1), qpsMean: round(done / (elapsed / 1000), 1), passes, queries: done, seconds: round(elapsed / 1000, 3) };
+  if (mode.kind === 'batch') {
+    const s = latencySummary(lat);
+    Object.assign(point, { p50Ms: null, p99Ms: null, batchCallMs: s.p50Ms, batchCalls: calls });
+  } else Object.assign(point, latencySummary(lat));
+  return point;
+}
+
+// A pool of `concurrency` promises: each takes the next query as soon as its previous one resolves.
+async function inflight(mode, queries, k, ef, concurrency, onResult, lat) {
+  let next = 0;
+  const worker = async () => {
+    while (true) {
+      const i = next++;
+      if (i >= queries.length) return;
+      const t = now();
+      const r = await mode.search(queries[i], k, ef);
+      if (lat) lat.push(now() - t);
+      if (onResult) onResult(i, r);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+main().catch((e) => {
+  log(`${cfg.engine} ${cfg.phase} failed: ${e && e.stack || e}`);
+  try { writeResult(cfg, { engine: cfg.engine, phase: cfg.phase, error: String(e && e.message || e), code: e && e.code || null }); } catch {}
+  process.exit(1);
+});

