@@ -1,7 +1,7 @@
 // Concurrency: several Readers in one process, and readers in other processes, keep answering while
 // a writer adds and builds; each commit is seen at the next call; a writer waiting for another
 // process's write lock does not hold up reads.
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest'
 import { Database } from '../index.js'
 import { Child, type Msg } from './child'
 import { Scratch, fillAndBuild, randomVectors, range, row, sleep, waitFor } from './helpers'
@@ -42,6 +42,9 @@ describe('in one process', () => {
     const readers = await Promise.all([db.reader(0), db.reader(0), db.reader(0), db.reader()])
     const st = readers.map(() => ({ ok: 0, fail: 0, errors: [] as string[] }))
     let stop = false
+    onTestFinished(() => {
+      stop = true // also when the test fails or times out
+    })
     const queries = randomVectors(50, d, 2)
     const loops = readers.map((r, i) =>
       (async () => {
@@ -102,7 +105,7 @@ describe('across processes', () => {
       new Child('reader-child.mjs', [dir, '0', probeArg, '1', mapArg]), // this one read-only
     ]
     children.push(...kids)
-    await Promise.all(kids.map((c) => c.next('ready', 30_000)))
+    await Promise.all(kids.map((c) => c.next('ready', 60_000)))
 
     let expected = 1000
     const okBefore = await Promise.all(kids.map(stats))

@@ -2,7 +2,7 @@
 // build of 50,000 × 32-d vectors and during a large searchBatch. Only the longest gap relative to the
 // operation's own duration is asserted (with a generous absolute cap for a shared 2-core machine);
 // absolute speed is never asserted.
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest'
 import { Database } from '../index.js'
 import { Scratch, randomVectors, range, row } from './helpers'
 
@@ -50,6 +50,9 @@ describe('event loop', () => {
     let progressCalls = 0
     let searches = 0
     let searching = true
+    onTestFinished(() => {
+      searching = false
+    })
     const { result, maxGap, duration, ticks } = await measureGaps(async () => {
       const build = w.build({ onProgress: () => progressCalls++ })
       const loop = (async () => {
