@@ -89,7 +89,9 @@ impl Params {
         let stored = header.built.then_some((header.m, header.m0));
         let m = options.m.or(stored.map(|s| s.0)).unwrap_or(16) as usize;
         if !(2..=256).contains(&m) {
-            return Err(Error::InvalidArgument(format!("m must be from 2 to 256, received {m}")));
+            return Err(Error::InvalidArgument(format!(
+                "m must be from 2 to 256, received {m}"
+            )));
         }
         let m0 = match (options.m0, options.m, stored) {
             (Some(m0), _, _) => m0 as usize,
@@ -203,7 +205,12 @@ struct Entry {
 
 impl Database {
     /// Builds `index`: inserts what was added since the last build and repairs what was deleted.
-    pub fn build(&self, index: u16, options: &BuildOptions, control: &Control<'_>) -> Result<BuildStats> {
+    pub fn build(
+        &self,
+        index: u16,
+        options: &BuildOptions,
+        control: &Control<'_>,
+    ) -> Result<BuildStats> {
         let start = Instant::now();
         control.check()?;
         let s = &*self.shared;
@@ -235,7 +242,12 @@ fn build_in<D: Distance>(
     let stored_len = header.metric.stored_len(header.dimensions as usize);
     if header.built && updated.is_empty() && deleted.is_empty() {
         control.report("write", 0, 0);
-        return Ok(BuildStats { inserted: 0, deleted: 0, items: header.items, seconds: 0.0 });
+        return Ok(BuildStats {
+            inserted: 0,
+            deleted: 0,
+            items: header.items,
+            seconds: 0.0,
+        });
     }
 
     let graph = load_graph(s, txn, index, stored_len, control)?;
@@ -268,7 +280,10 @@ fn build_in<D: Distance>(
     let mut entry = Entry { node: None, top: 0 };
     for p in 0..n {
         if graph.in_graph[p] && (entry.node.is_none() || graph.levels[p] > entry.top) {
-            entry = Entry { node: Some(p as u32), top: graph.levels[p] };
+            entry = Entry {
+                node: Some(p as u32),
+                top: graph.levels[p],
+            };
         }
     }
 
@@ -285,18 +300,35 @@ fn build_in<D: Distance>(
         }
         let mut levels = Vec::with_capacity(1 + graph.upper[p].len());
         let to_ids = |list: &Mutex<Vec<u32>>| -> Vec<u32> {
-            list.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|&q| graph.ids[q as usize]).collect()
+            list.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .map(|&q| graph.ids[q as usize])
+                .collect()
         };
         levels.push(to_ids(&graph.links0[p]));
         levels.extend(graph.upper[p].iter().map(to_ids));
         output.push((graph.ids[p], levels));
     }
     let removed_ids: Vec<u32> = removed.iter().map(|&p| graph.ids[p as usize]).collect();
-    header.entry_points = entry.node.map(|p| vec![graph.ids[p as usize]]).unwrap_or_default();
+    header.entry_points = entry
+        .node
+        .map(|p| vec![graph.ids[p as usize]])
+        .unwrap_or_default();
     header.top_level = entry.top;
     drop(graph);
 
-    write_graph(s, txn, index, stored_len, &output, &removed_ids, &updated, &deleted, control)?;
+    write_graph(
+        s,
+        txn,
+        index,
+        stored_len,
+        &output,
+        &removed_ids,
+        &updated,
+        &deleted,
+        control,
+    )?;
     header.built = true;
     header.m = params.m as u16;
     header.m0 = params.m0 as u16;
@@ -361,13 +393,18 @@ fn load_graph<'t>(
         let (Some(id), Some(level)) = (keys::id_of(key), keys::level_of(key)) else {
             return Err(Error::Corrupt("short link key".into()));
         };
-        let Some(p) = graph.position(id) else { continue };
+        let Some(p) = graph.position(id) else {
+            continue;
+        };
         let p = p as usize;
         if level == 0 || level > MAX_LEVEL || !graph.in_graph[p] {
             continue;
         }
         links::decode_into(value, id, &mut scratch)?;
-        let list: Vec<u32> = scratch.iter().filter_map(|&id| graph.position(id)).collect();
+        let list: Vec<u32> = scratch
+            .iter()
+            .filter_map(|&id| graph.position(id))
+            .collect();
         let upper = &mut graph.upper[p];
         while upper.len() < level as usize {
             upper.push(Mutex::new(Vec::new()));
@@ -381,7 +418,12 @@ fn load_graph<'t>(
 
 /// Gives every kept node that linked to a removed node new links, chosen among its kept
 /// neighbours and the removed nodes' neighbours.
-fn repair<D: Distance>(graph: &BuildGraph<'_>, removed: &[u32], params: &Params, control: &Control<'_>) -> Result<()> {
+fn repair<D: Distance>(
+    graph: &BuildGraph<'_>,
+    removed: &[u32],
+    params: &Params,
+    control: &Control<'_>,
+) -> Result<()> {
     if removed.is_empty() {
         return Ok(());
     }
@@ -391,41 +433,65 @@ fn repair<D: Distance>(graph: &BuildGraph<'_>, removed: &[u32], params: &Params,
     }
     let total = graph.ids.len() as u64;
     let done = AtomicU64::new(0);
-    let distance = |a: u32, b: u32| D::distance(graph.vectors[a as usize], graph.vectors[b as usize]);
-    (0..graph.ids.len() as u32).into_par_iter().try_for_each(|p| {
-        let count = done.fetch_add(1, AtomicOrdering::Relaxed) + 1;
-        if count % 4096 == 0 {
-            control.check()?;
-            control.report("repair", count, total);
-        }
-        if !graph.in_graph[p as usize] || is_removed[p as usize] {
-            return Ok(());
-        }
-        let mut scratch = Vec::new();
-        let mut second = Vec::new();
-        for level in 0..=graph.levels[p as usize] {
-            graph.neighbors(p, level, &mut scratch)?;
-            if !scratch.iter().any(|&q| is_removed[q as usize]) {
-                continue;
+    let distance =
+        |a: u32, b: u32| D::distance(graph.vectors[a as usize], graph.vectors[b as usize]);
+    (0..graph.ids.len() as u32)
+        .into_par_iter()
+        .try_for_each(|p| {
+            let count = done.fetch_add(1, AtomicOrdering::Relaxed) + 1;
+            if count.is_multiple_of(4096) {
+                control.check()?;
+                control.report("repair", count, total);
             }
-            let mut pool: Vec<u32> = Vec::with_capacity(scratch.len() * 4);
-            for &q in &scratch {
-                if is_removed[q as usize] {
+            if !graph.in_graph[p as usize] || is_removed[p as usize] {
+                return Ok(());
+            }
+            let mut scratch = Vec::new();
+            let mut second = Vec::new();
+            for level in 0..=graph.levels[p as usize] {
+                graph.neighbors(p, level, &mut scratch)?;
+                if !scratch.iter().any(|&q| is_removed[q as usize]) {
+                    continue;
+                }
+                // Candidates: everything two hops away (through kept and removed neighbours alike),
+                // so the node can re-link across the hole.
+                let survivors: Vec<u32> = scratch
+                    .iter()
+                    .copied()
+                    .filter(|&q| !is_removed[q as usize])
+                    .collect();
+                let mut pool: Vec<u32> = Vec::with_capacity(scratch.len() * scratch.len());
+                for &q in &scratch {
                     graph.neighbors(q, level, &mut second)?;
-                    pool.extend(second.iter().copied().filter(|&r| r != p && !is_removed[r as usize]));
-                } else {
-                    pool.push(q);
+                    pool.extend(
+                        second.iter().copied().filter(|&r| {
+                            r != p && !is_removed[r as usize] && !survivors.contains(&r)
+                        }),
+                    );
+                }
+                pool.sort_unstable();
+                pool.dedup();
+                let mut scored: Vec<Scored> =
+                    pool.iter().map(|&q| (Dist(distance(p, q)), q)).collect();
+                scored.sort_unstable();
+
+                // The surviving links stay; the freed slots go to the best new candidates, chosen
+                // with the heuristic among themselves. Re-pruning the whole list would leave the node
+                // with far fewer links than insertion gave it (back-links are only pruned on
+                // overflow), and recall drops by points.
+                let capacity = params.capacity(level as usize);
+                let slots = scratch.len().min(capacity).saturating_sub(survivors.len());
+                let fresh = select_neighbors(&scored, slots, params.alpha, distance);
+                let mut list = survivors;
+                list.extend(fresh.iter().map(|&(_, q)| q));
+                graph.set_links(p, level, list);
+                // New neighbours link back, as on insertion, so the hole closes from both sides.
+                for &(d, q) in &fresh {
+                    link::<D>(graph, q, level, &[(d, p)], capacity, params.alpha);
                 }
             }
-            pool.sort_unstable();
-            pool.dedup();
-            let mut scored: Vec<Scored> = pool.iter().map(|&q| (Dist(distance(p, q)), q)).collect();
-            scored.sort_unstable();
-            let kept = select_neighbors(&scored, params.capacity(level as usize), params.alpha, distance);
-            graph.set_links(p, level, kept.into_iter().map(|(_, q)| q).collect());
-        }
-        Ok::<(), Error>(())
-    })?;
+            Ok::<(), Error>(())
+        })?;
     control.report("repair", total, total);
     Ok(())
 }
@@ -450,7 +516,10 @@ fn insert_all<D: Distance>(
         (Some(_), Some(_)) => (None, nodes),
     };
     let entry = Mutex::new(match first {
-        Some(p) => Entry { node: Some(p), top: graph.levels[p as usize] },
+        Some(p) => Entry {
+            node: Some(p),
+            top: graph.levels[p as usize],
+        },
         None => entry,
     });
     let done = AtomicU64::new(first.is_some() as u64);
@@ -458,7 +527,7 @@ fn insert_all<D: Distance>(
         control.check()?;
         insert_one::<D>(graph, p, &entry, params)?;
         let count = done.fetch_add(1, AtomicOrdering::Relaxed) + 1;
-        if count % 256 == 0 {
+        if count.is_multiple_of(256) {
             control.report("insert", count, total);
         }
         Ok::<(), Error>(())
@@ -467,7 +536,12 @@ fn insert_all<D: Distance>(
     Ok(entry.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
-fn insert_one<D: Distance>(graph: &BuildGraph<'_>, p: u32, entry: &Mutex<Entry>, params: &Params) -> Result<()> {
+fn insert_one<D: Distance>(
+    graph: &BuildGraph<'_>,
+    p: u32,
+    entry: &Mutex<Entry>,
+    params: &Params,
+) -> Result<()> {
     let level = graph.levels[p as usize];
     let (mut ep, top) = {
         let e = entry.lock().unwrap_or_else(|e| e.into_inner());
@@ -487,15 +561,26 @@ fn insert_one<D: Distance>(graph: &BuildGraph<'_>, p: u32, entry: &Mutex<Entry>,
         return Ok(());
     };
     let query = graph.vectors[p as usize];
-    let distance = |a: u32, b: u32| D::distance(graph.vectors[a as usize], graph.vectors[b as usize]);
+    let distance =
+        |a: u32, b: u32| D::distance(graph.vectors[a as usize], graph.vectors[b as usize]);
     let not_self = |q: u32| q != p;
     VISITED.with(|visited| -> Result<()> {
         let mut visited = visited.borrow_mut();
         let mut scratch = Vec::new();
-        let mut current: Vec<Scored> = vec![(Dist(D::distance(query, graph.vectors[ep as usize])), ep)];
+        let mut current: Vec<Scored> =
+            vec![(Dist(D::distance(query, graph.vectors[ep as usize])), ep)];
         for l in (level.saturating_add(1)..=top).rev() {
             visited.reset(graph.ids.len());
-            current = search_level::<D, _, _>(graph, query, &current, l, 1, &mut *visited, &not_self, &mut scratch)?;
+            current = search_level::<D, _, _>(
+                graph,
+                query,
+                &current,
+                l,
+                1,
+                &mut *visited,
+                &not_self,
+                &mut scratch,
+            )?;
             if current.is_empty() {
                 current = vec![(Dist(D::distance(query, graph.vectors[ep as usize])), ep)];
             }
@@ -516,7 +601,14 @@ fn insert_one<D: Distance>(graph: &BuildGraph<'_>, p: u32, entry: &Mutex<Entry>,
             let chosen = select_neighbors(&found, capacity, params.alpha, distance);
             link::<D>(graph, p, l, &chosen, capacity, params.alpha);
             for &(_, q) in &chosen {
-                link::<D>(graph, q, l, &[(Dist(distance(q, p)), p)], capacity, params.alpha);
+                link::<D>(
+                    graph,
+                    q,
+                    l,
+                    &[(Dist(distance(q, p)), p)],
+                    capacity,
+                    params.alpha,
+                );
             }
             if !found.is_empty() {
                 current = found;
@@ -534,8 +626,17 @@ fn insert_one<D: Distance>(graph: &BuildGraph<'_>, p: u32, entry: &Mutex<Entry>,
 }
 
 /// Adds `new` to the links of `node` on `level`, pruning with the heuristic when over capacity.
-fn link<D: Distance>(graph: &BuildGraph<'_>, node: u32, level: u8, new: &[Scored], capacity: usize, alpha: f32) {
-    let Some(list) = graph.lists(node, level) else { return };
+fn link<D: Distance>(
+    graph: &BuildGraph<'_>,
+    node: u32,
+    level: u8,
+    new: &[Scored],
+    capacity: usize,
+    alpha: f32,
+) {
+    let Some(list) = graph.lists(node, level) else {
+        return;
+    };
     let mut list = list.lock().unwrap_or_else(|e| e.into_inner());
     let before = list.len();
     for &(_, q) in new {
@@ -551,8 +652,12 @@ fn link<D: Distance>(graph: &BuildGraph<'_>, node: u32, level: u8, new: &[Scored
         return;
     }
     let base = graph.vectors[node as usize];
-    let distance = |a: u32, b: u32| D::distance(graph.vectors[a as usize], graph.vectors[b as usize]);
-    let mut scored: Vec<Scored> = list.iter().map(|&q| (Dist(D::distance(base, graph.vectors[q as usize])), q)).collect();
+    let distance =
+        |a: u32, b: u32| D::distance(graph.vectors[a as usize], graph.vectors[b as usize]);
+    let mut scored: Vec<Scored> = list
+        .iter()
+        .map(|&q| (Dist(D::distance(base, graph.vectors[q as usize])), q))
+        .collect();
     scored.sort_unstable();
     let kept = select_neighbors(&scored, capacity, alpha, distance);
     *list = kept.into_iter().map(|(_, q)| q).collect();
@@ -591,7 +696,9 @@ fn write_graph(
         }
         let key = keys::node(index, *id);
         let Some(current) = s.nodes.get(txn, &key)? else {
-            return Err(Error::Corrupt(format!("item {id} vanished during the build")));
+            return Err(Error::Corrupt(format!(
+                "item {id} vanished during the build"
+            )));
         };
         value.clear();
         value.extend_from_slice(split_record(current, stored_len, *id)?.vector);
@@ -600,7 +707,8 @@ fn write_graph(
         for (level, list) in levels.iter().enumerate().skip(1) {
             value.clear();
             links::encode(list, &mut value);
-            s.upper.put(txn, &keys::upper(index, *id, level as u8), &value)?;
+            s.upper
+                .put(txn, &keys::upper(index, *id, level as u8), &value)?;
         }
     }
     control.report("write", total, total);

@@ -11,12 +11,23 @@ use std::sync::atomic::AtomicBool;
 fn built_db() -> (tempfile::TempDir, Database) {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(dir.path(), &OpenOptions::default()).unwrap();
-    let data: Vec<f32> = (0..200 * 4).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+    let data: Vec<f32> = (0..200 * 4)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+        .collect();
     let ids: Vec<u32> = (0..200).collect();
-    db.add_items(0, 4, MetricKind::Euclidean, &ids, &data).unwrap();
+    db.add_items(0, 4, MetricKind::Euclidean, &ids, &data)
+        .unwrap();
     let cancel = AtomicBool::new(false);
     let progress = |_: Progress| {};
-    db.build(0, &BuildOptions::default(), &Control { progress: &progress, cancel: &cancel }).unwrap();
+    db.build(
+        0,
+        &BuildOptions::default(),
+        &Control {
+            progress: &progress,
+            cancel: &cancel,
+        },
+    )
+    .unwrap();
     (dir, db)
 }
 
@@ -35,7 +46,14 @@ fn put(db: &Database, which: &str, key: &[u8], value: &[u8]) {
 fn search_all(db: &Database) -> Result<(), Error> {
     for i in 0..50 {
         let q = [i as f32 / 50.0, 0.5, -0.5, 0.1];
-        db.search(0, &q, &SearchOptions { ef: Some(200), ..SearchOptions::new(10) })?;
+        db.search(
+            0,
+            &q,
+            &SearchOptions {
+                ef: Some(200),
+                ..SearchOptions::new(10)
+            },
+        )?;
     }
     Ok(())
 }
@@ -43,7 +61,12 @@ fn search_all(db: &Database) -> Result<(), Error> {
 #[test]
 fn truncated_header_is_corrupt() {
     let (_dir, db) = built_db();
-    put(&db, "meta", &keys::meta(0, keys::META_HEADER), b"HNOY\x01\x00\x00");
+    put(
+        &db,
+        "meta",
+        &keys::meta(0, keys::META_HEADER),
+        b"HNOY\x01\x00\x00",
+    );
     assert!(matches!(db.info(0), Err(Error::Corrupt(_))));
     assert!(matches!(search_all(&db), Err(Error::Corrupt(_))));
     assert!(matches!(db.indexes(), Err(Error::Corrupt(_))));
@@ -54,7 +77,12 @@ fn newer_format_version_is_refused() {
     let (_dir, db) = built_db();
     let s = &*db.shared;
     let txn = s.env.read_txn().unwrap();
-    let mut header = s.meta.get(&txn, &keys::meta(0, keys::META_HEADER)).unwrap().unwrap().to_vec();
+    let mut header = s
+        .meta
+        .get(&txn, &keys::meta(0, keys::META_HEADER))
+        .unwrap()
+        .unwrap()
+        .to_vec();
     drop(txn);
     header[4] = 99;
     put(&db, "meta", &keys::meta(0, keys::META_HEADER), &header);
@@ -90,8 +118,16 @@ fn garbage_links_are_corrupt() {
     assert!(matches!(search_all(&db), Err(Error::Corrupt(_))));
     let cancel = AtomicBool::new(false);
     let progress = |_: Progress| {};
-    db.add_items(0, 4, MetricKind::Euclidean, &[999], &[0.0; 4]).unwrap();
-    let built = db.build(0, &BuildOptions::default(), &Control { progress: &progress, cancel: &cancel });
+    db.add_items(0, 4, MetricKind::Euclidean, &[999], &[0.0; 4])
+        .unwrap();
+    let built = db.build(
+        0,
+        &BuildOptions::default(),
+        &Control {
+            progress: &progress,
+            cancel: &cancel,
+        },
+    );
     assert!(matches!(built, Err(Error::Corrupt(_))), "{built:?}");
 }
 

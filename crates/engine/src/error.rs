@@ -11,7 +11,10 @@ pub enum Error {
     /// dimensions than the stored index has.
     DimensionMismatch { expected: usize, received: usize },
     /// A writer asks for another metric than the stored index has.
-    MetricMismatch { stored: &'static str, requested: &'static str },
+    MetricMismatch {
+        stored: &'static str,
+        requested: &'static str,
+    },
     /// The index holds no items.
     IndexNotFound(u16),
     /// The index has items but was never built.

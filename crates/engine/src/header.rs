@@ -77,7 +77,8 @@ impl Header {
         }
         let metric = MetricKind::from_code(bytes[6]).ok_or_else(|| corrupt("unknown metric"))?;
         let built = bytes[7] != 0;
-        let u32_at = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let u32_at =
+            |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
         let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
         let dimensions = u32_at(8);
         let m = u16_at(12);
@@ -127,7 +128,10 @@ mod tests {
         for len in 0..bytes.len() {
             assert!(Header::decode(&bytes[..len]).is_err(), "length {len}");
         }
-        assert!(matches!(Header::decode(b"garbage garbage garbage garbage"), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            Header::decode(b"garbage garbage garbage garbage"),
+            Err(Error::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -50,7 +50,12 @@ pub(crate) fn put_header(s: &Shared, txn: &mut RwTxn<'_>, index: u16, h: &Header
     Ok(())
 }
 
-pub(crate) fn load_set(s: &Shared, txn: &ReadTxn<'_>, index: u16, kind: u8) -> Result<RoaringBitmap> {
+pub(crate) fn load_set(
+    s: &Shared,
+    txn: &ReadTxn<'_>,
+    index: u16,
+    kind: u8,
+) -> Result<RoaringBitmap> {
     match s.meta.get(txn, &keys::meta(index, kind))? {
         Some(bytes) => RoaringBitmap::deserialize_from(bytes)
             .map_err(|e| Error::Corrupt(format!("index {index}: set {kind}: {e}"))),
@@ -168,7 +173,9 @@ impl Database {
         vectors: &[f32],
     ) -> Result<()> {
         if dimensions == 0 {
-            return Err(Error::InvalidArgument("dimensions must be at least 1".into()));
+            return Err(Error::InvalidArgument(
+                "dimensions must be at least 1".into(),
+            ));
         }
         if vectors.len() != ids.len() * dimensions {
             return Err(Error::InvalidArgument(format!(
@@ -298,7 +305,11 @@ impl Database {
                 return Ok(None);
             }
             let record = split_record(bytes, stored_len, id)?;
-            Ok(Some(metric::decode(header.metric, record.vector, dimensions)))
+            Ok(Some(metric::decode(
+                header.metric,
+                record.vector,
+                dimensions,
+            )))
         })
     }
 

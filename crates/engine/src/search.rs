@@ -37,7 +37,12 @@ pub struct SearchOptions<'a> {
 
 impl SearchOptions<'_> {
     pub fn new(k: usize) -> SearchOptions<'static> {
-        SearchOptions { k, ef: None, filter: None, cancel: None }
+        SearchOptions {
+            k,
+            ef: None,
+            filter: None,
+            cancel: None,
+        }
     }
 
     fn validate(&self) -> Result<usize> {
@@ -99,7 +104,9 @@ impl Graph for StoredGraph<'_> {
         let bytes = if level == 0 {
             self.record(node)?.and_then(|r| r.links)
         } else {
-            self.s.upper.get(self.txn, &keys::upper(self.index, node, level))?
+            self.s
+                .upper
+                .get(self.txn, &keys::upper(self.index, node, level))?
         };
         match bytes {
             Some(bytes) => links::decode_into(bytes, node, out),
@@ -132,7 +139,9 @@ fn snapshot(s: &Shared, txn: &ReadTxn<'_>, index: u16) -> Result<Snapshot> {
 fn check_query(query: &[f32], dimensions: usize) -> Result<()> {
     check_dimensions(dimensions, query.len())?;
     if query.iter().any(|x| !x.is_finite()) {
-        return Err(Error::InvalidArgument("the query has a NaN or infinite component".into()));
+        return Err(Error::InvalidArgument(
+            "the query has a NaN or infinite component".into(),
+        ));
     }
     Ok(())
 }
@@ -159,7 +168,10 @@ fn search_in<D: Distance>(
         found
             .into_iter()
             .take(options.k)
-            .map(|(d, id)| Neighbor { id, distance: D::finalize(d.0, dimensions) })
+            .map(|(d, id)| Neighbor {
+                id,
+                distance: D::finalize(d.0, dimensions),
+            })
             .collect()
     };
 
@@ -183,14 +195,33 @@ fn search_in<D: Distance>(
     let all = |_: u32| true;
     for level in (1..=header.top_level).rev() {
         visited.clear();
-        let found = search_level::<D, _, _>(&graph, query, &entries, level, 1, &mut visited, &all, &mut scratch)?;
+        let found = search_level::<D, _, _>(
+            &graph,
+            query,
+            &entries,
+            level,
+            1,
+            &mut visited,
+            &all,
+            &mut scratch,
+        )?;
         if !found.is_empty() {
             entries = found;
         }
     }
     visited.clear();
-    let accept = |id: u32| !snap.excluded.contains(id) && options.filter.is_none_or(|f| f.contains(id));
-    let found = search_level::<D, _, _>(&graph, query, &entries, 0, ef, &mut visited, &accept, &mut scratch)?;
+    let accept =
+        |id: u32| !snap.excluded.contains(id) && options.filter.is_none_or(|f| f.contains(id));
+    let found = search_level::<D, _, _>(
+        &graph,
+        query,
+        &entries,
+        0,
+        ef,
+        &mut visited,
+        &accept,
+        &mut scratch,
+    )?;
     Ok(finish(found))
 }
 
@@ -204,13 +235,19 @@ fn exact_scan<D: Distance>(
 ) -> Result<Vec<Scored>> {
     let mut best: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
     for (i, id) in allowed.iter().enumerate() {
-        if i % 1024 == 1023 && graph.cancel.is_some_and(|c| c.load(AtomicOrdering::Relaxed)) {
+        if i % 1024 == 1023
+            && graph
+                .cancel
+                .is_some_and(|c| c.load(AtomicOrdering::Relaxed))
+        {
             return Err(Error::Cancelled);
         }
         if excluded.contains(id) {
             continue;
         }
-        let Some(record) = graph.record(id)? else { continue };
+        let Some(record) = graph.record(id)? else {
+            continue;
+        };
         if record.links.is_none() {
             continue; // added but not built yet
         }
@@ -234,7 +271,12 @@ impl Database {
     }
 
     /// The `k` nearest live, built items to `query`, nearest first.
-    pub fn search(&self, index: u16, query: &[f32], options: &SearchOptions<'_>) -> Result<Vec<Neighbor>> {
+    pub fn search(
+        &self,
+        index: u16,
+        query: &[f32],
+        options: &SearchOptions<'_>,
+    ) -> Result<Vec<Neighbor>> {
         let ef = options.validate()?;
         let s = &*self.shared;
         self.read(|txn| {
@@ -249,7 +291,12 @@ impl Database {
     }
 
     /// The `k` nearest items to the stored item `id` (which is among them, at distance 0).
-    pub fn search_by_id(&self, index: u16, id: u32, options: &SearchOptions<'_>) -> Result<Vec<Neighbor>> {
+    pub fn search_by_id(
+        &self,
+        index: u16,
+        id: u32,
+        options: &SearchOptions<'_>,
+    ) -> Result<Vec<Neighbor>> {
         let ef = options.validate()?;
         let s = &*self.shared;
         self.read(|txn| {
@@ -267,18 +314,25 @@ impl Database {
     }
 
     /// Answers every query of `queries` (row-major, n × dimensions) in parallel.
-    pub fn search_batch(&self, index: u16, queries: &[f32], options: &SearchOptions<'_>) -> Result<BatchResult> {
+    pub fn search_batch(
+        &self,
+        index: u16,
+        queries: &[f32],
+        options: &SearchOptions<'_>,
+    ) -> Result<BatchResult> {
         let ef = options.validate()?;
         let info = self.open_reader(index)?;
         let dimensions = info.dimensions;
-        if queries.len() % dimensions != 0 {
+        if !queries.len().is_multiple_of(dimensions) {
             return Err(Error::InvalidArgument(format!(
                 "a batch of queries must hold a multiple of {dimensions} components, received {}",
                 queries.len()
             )));
         }
         if queries.iter().any(|x| !x.is_finite()) {
-            return Err(Error::InvalidArgument("a query has a NaN or infinite component".into()));
+            return Err(Error::InvalidArgument(
+                "a query has a NaN or infinite component".into(),
+            ));
         }
         let n = queries.len() / dimensions;
         let k = options.k;

@@ -75,7 +75,10 @@ impl Database {
         let path = path.as_ref();
         if !options.read_only {
             std::fs::create_dir_all(path).map_err(|e| {
-                Error::Io(format!("cannot create the directory {}: {e}", path.display()))
+                Error::Io(format!(
+                    "cannot create the directory {}: {e}",
+                    path.display()
+                ))
             })?;
         }
         let canonical = std::fs::canonicalize(path)
@@ -163,7 +166,8 @@ impl Database {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let result = f(&mut txn).and_then(|value| txn.commit().map(|_| value).map_err(Error::from));
+            let result =
+                f(&mut txn).and_then(|value| txn.commit().map(|_| value).map_err(Error::from));
             drop(guard);
             match result {
                 Err(Error::MapFull) => {
@@ -213,7 +217,10 @@ fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
     let map_size = round_to_page(options.map_size.unwrap_or(DEFAULT_MAP_SIZE).max(1 << 20));
     let open = |extra: EnvFlags| -> std::result::Result<Env, heed::Error> {
         let mut builder = EnvOpenOptions::new().read_txn_without_tls();
-        builder.map_size(map_size).max_dbs(4).max_readers(MAX_READERS);
+        builder
+            .map_size(map_size)
+            .max_dbs(4)
+            .max_readers(MAX_READERS);
         let mut flags = EnvFlags::NO_READ_AHEAD | extra;
         if options.read_only {
             flags |= EnvFlags::READ_ONLY;
@@ -245,13 +252,21 @@ fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
         let txn = env.read_txn()?;
         let opened = env.open_databases_and_commit(txn, |opener, txn| -> Result<_> {
             let get = |name: &str| {
-                opener.open_database::<Bytes, Bytes>(txn, Some(name))?.ok_or_else(|| {
-                    Error::Io(format!("{} holds no hannoy database", path.display()))
-                })
+                opener
+                    .open_database::<Bytes, Bytes>(txn, Some(name))?
+                    .ok_or_else(|| {
+                        Error::Io(format!("{} holds no hannoy database", path.display()))
+                    })
             };
-            Ok(CommitOrAbort::<_, ()>::Commit((get("meta")?, get("nodes")?, get("upper")?)))
+            Ok(CommitOrAbort::<_, ()>::Commit((
+                get("meta")?,
+                get("nodes")?,
+                get("upper")?,
+            )))
         })?;
-        opened.commit().ok_or_else(|| Error::Io("opening the databases was aborted".into()))?
+        opened
+            .commit()
+            .ok_or_else(|| Error::Io("opening the databases was aborted".into()))?
     } else {
         let txn = env.write_txn()?;
         let created = env.create_databases_and_commit(txn, |opener, txn| -> Result<_> {
@@ -260,7 +275,9 @@ fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
             let upper = opener.create_database::<Bytes, Bytes>(txn, Some("upper"))?;
             Ok(CommitOrAbort::<_, ()>::Commit((meta, nodes, upper)))
         })?;
-        created.commit().ok_or_else(|| Error::Io("creating the databases was aborted".into()))?
+        created
+            .commit()
+            .ok_or_else(|| Error::Io("creating the databases was aborted".into()))?
     };
     Ok(Shared {
         env,

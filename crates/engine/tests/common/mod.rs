@@ -46,7 +46,13 @@ pub fn clustered(n: usize, dims: usize, seed: u64) -> Vec<f32> {
     let bases: Vec<(Vec<f64>, Vec<Vec<f64>>)> = (0..clusters)
         .map(|_| {
             let center: Vec<f64> = (0..dims).map(|_| rng.normal()).collect();
-            let basis = (0..rank).map(|_| (0..dims).map(|_| rng.normal() / (dims as f64).sqrt()).collect()).collect();
+            let basis = (0..rank)
+                .map(|_| {
+                    (0..dims)
+                        .map(|_| rng.normal() / (dims as f64).sqrt())
+                        .collect()
+                })
+                .collect();
             (center, basis)
         })
         .collect();
@@ -77,11 +83,15 @@ pub fn clustered(n: usize, dims: usize, seed: u64) -> Vec<f32> {
 
 /// The GloVe fixture: (rows, dims, vectors).
 pub fn glove() -> (usize, usize, Vec<f32>) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/glove-6b-50d-20k.f32");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/glove-6b-50d-20k.f32");
     let bytes = std::fs::read(&path).expect("the GloVe fixture");
     let rows = u32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
     let dims = u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize;
-    let data = bytes[8..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>();
+    let data = bytes[8..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect::<Vec<_>>();
     assert_eq!(data.len(), rows * dims);
     (rows, dims, data)
 }
@@ -89,20 +99,39 @@ pub fn glove() -> (usize, usize, Vec<f32>) {
 /// The reference distance, computed independently of the engine (f64, no SIMD).
 pub fn reference_distance(metric: MetricKind, a: &[f32], b: &[f32]) -> f64 {
     let bits = |v: &[f32], hamming: bool| -> Vec<bool> {
-        v.iter().map(|&x| if hamming { x != 0.0 } else { x > 0.0 }).collect()
+        v.iter()
+            .map(|&x| if hamming { x != 0.0 } else { x > 0.0 })
+            .collect()
     };
     let differing = |hamming: bool| -> f64 {
-        bits(a, hamming).iter().zip(bits(b, hamming)).filter(|(x, y)| **x != *y).count() as f64
+        bits(a, hamming)
+            .iter()
+            .zip(bits(b, hamming))
+            .filter(|(x, y)| **x != *y)
+            .count() as f64
     };
     match metric {
-        MetricKind::Euclidean => a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>().sqrt(),
-        MetricKind::Manhattan => a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).abs()).sum(),
+        MetricKind::Euclidean => a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+            .sum::<f64>()
+            .sqrt(),
+        MetricKind::Manhattan => a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (*x as f64 - *y as f64).abs())
+            .sum(),
         MetricKind::Cosine => {
             let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
             let na = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
             let nb = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
             if na == 0.0 || nb == 0.0 {
-                if na == nb { 0.0 } else { 1.0 }
+                if na == nb {
+                    0.0
+                } else {
+                    1.0
+                }
             } else {
                 1.0 - dot / (na * nb)
             }
@@ -115,10 +144,26 @@ pub fn reference_distance(metric: MetricKind, a: &[f32], b: &[f32]) -> f64 {
 }
 
 /// The exact k nearest (id, distance) among `ids` for `query`.
-pub fn brute_force(metric: MetricKind, data: &[f32], dims: usize, ids: &[u32], query: &[f32], k: usize) -> Vec<(u32, f64)> {
+pub fn brute_force(
+    metric: MetricKind,
+    data: &[f32],
+    dims: usize,
+    ids: &[u32],
+    query: &[f32],
+    k: usize,
+) -> Vec<(u32, f64)> {
     let mut all: Vec<(u32, f64)> = ids
         .iter()
-        .map(|&id| (id, reference_distance(metric, &data[id as usize * dims..(id as usize + 1) * dims], query)))
+        .map(|&id| {
+            (
+                id,
+                reference_distance(
+                    metric,
+                    &data[id as usize * dims..(id as usize + 1) * dims],
+                    query,
+                ),
+            )
+        })
         .collect();
     all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
     all.truncate(k);
@@ -128,8 +173,13 @@ pub fn brute_force(metric: MetricKind, data: &[f32], dims: usize, ids: &[u32], q
 /// Recall that counts ties: a returned item is right when it is no farther than the k-th true
 /// neighbour (discrete metrics have many equal distances).
 pub fn recall(found: &[(u32, f32)], truth: &[(u32, f64)]) -> f64 {
-    let Some(&(_, kth)) = truth.last() else { return 1.0 };
-    let hits = found.iter().filter(|(_, d)| (*d as f64) <= kth + 1e-4 * kth.abs().max(1.0)).count();
+    let Some(&(_, kth)) = truth.last() else {
+        return 1.0;
+    };
+    let hits = found
+        .iter()
+        .filter(|(_, d)| (*d as f64) <= kth + 1e-4 * kth.abs().max(1.0))
+        .count();
     hits.min(truth.len()) as f64 / truth.len() as f64
 }
 
@@ -146,7 +196,15 @@ pub fn build(db: &Database, index: u16) -> hannoy_engine::BuildStats {
 pub fn build_with(db: &Database, index: u16, options: &BuildOptions) -> hannoy_engine::BuildStats {
     let cancel = AtomicBool::new(false);
     let progress = |_: Progress| {};
-    db.build(index, options, &Control { progress: &progress, cancel: &cancel }).unwrap()
+    db.build(
+        index,
+        options,
+        &Control {
+            progress: &progress,
+            cancel: &cancel,
+        },
+    )
+    .unwrap()
 }
 
 pub fn ids(n: usize) -> Vec<u32> {
