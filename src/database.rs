@@ -96,7 +96,6 @@ impl Database {
     /// Windows); it grows by itself when a write needs more. `readOnly` opens for reading only,
     /// also in a directory the process cannot write to.
     #[napi(
-        factory,
         ts_args_type = "path: string, options?: { mapSize?: number; readOnly?: boolean }",
         ts_return_type = "Promise<Database>"
     )]

@@ -10,23 +10,3 @@ mod reader;
 mod tasks;
 mod writer;
 
-use napi_derive::napi;
-
-/// The distance metrics. 'bq-*' are binary-quantized: one bit per dimension (the sign).
-#[napi(string_enum)]
-pub enum Metric {
-    #[napi(value = "euclidean")]
-    Euclidean,
-    #[napi(value = "cosine")]
-    Cosine,
-    #[napi(value = "manhattan")]
-    Manhattan,
-    #[napi(value = "hamming")]
-    Hamming,
-    #[napi(value = "bq-euclidean")]
-    BqEuclidean,
-    #[napi(value = "bq-cosine")]
-    BqCosine,
-    #[napi(value = "bq-manhattan")]
-    BqManhattan,
-}
