@@ -19,26 +19,36 @@ pub struct AbortWatch {
 
 impl AbortWatch {
     pub fn none() -> AbortWatch {
-        AbortWatch { flag: Arc::new(AtomicBool::new(false)), attached: None }
+        AbortWatch {
+            flag: Arc::new(AtomicBool::new(false)),
+            attached: None,
+        }
     }
 
     /// Starts watching `signal` (`undefined` watches nothing). An already aborted signal
     /// sets the flag at once.
     pub fn new(env: &Env, signal: Option<Unknown<'_>>) -> Outcome<AbortWatch> {
         let mut watch = AbortWatch::none();
-        let Some(signal) = signal else { return Ok(watch) };
+        let Some(signal) = signal else {
+            return Ok(watch);
+        };
         let not_a_signal = || Failure::invalid("signal must be an AbortSignal");
         if signal.get_type().ok() != Some(ValueType::Object) {
             return Err(not_a_signal());
         }
         // SAFETY: checked to be an object of the current call's scope.
-        let object = unsafe { Object::from_napi_value(signal.env(), signal.raw()) }.map_err(|_| not_a_signal())?;
-        let aborted: bool = object.get_named_property("aborted").map_err(|_| not_a_signal())?;
+        let object = unsafe { Object::from_napi_value(signal.env(), signal.raw()) }
+            .map_err(|_| not_a_signal())?;
+        let aborted: bool = object
+            .get_named_property("aborted")
+            .map_err(|_| not_a_signal())?;
         if aborted {
             watch.flag.store(true, Ordering::SeqCst);
             return Ok(watch);
         }
-        let add: EventMethod = object.get_named_property("addEventListener").map_err(|_| not_a_signal())?;
+        let add: EventMethod = object
+            .get_named_property("addEventListener")
+            .map_err(|_| not_a_signal())?;
         let flag = watch.flag.clone();
         let listener = env
             .create_function_from_closure::<(), (), _>("onabort", move |_| {
@@ -46,9 +56,14 @@ impl AbortWatch {
                 Ok(())
             })
             .map_err(|e| Failure::invalid(e.reason))?;
-        add.apply(object, FnArgs::from(("abort", listener))).map_err(|_| not_a_signal())?;
-        let listener = listener.create_ref().map_err(|e| Failure::invalid(e.reason))?;
-        let signal = object.create_ref::<false>().map_err(|e| Failure::invalid(e.reason))?;
+        add.apply(object, FnArgs::from(("abort", listener)))
+            .map_err(|_| not_a_signal())?;
+        let listener = listener
+            .create_ref()
+            .map_err(|e| Failure::invalid(e.reason))?;
+        let signal = object
+            .create_ref::<false>()
+            .map_err(|e| Failure::invalid(e.reason))?;
         watch.attached = Some((signal, listener));
         Ok(watch)
     }
@@ -63,7 +78,9 @@ impl AbortWatch {
 
     /// Removes the listener (main thread only).
     pub fn detach(&mut self, env: &Env) {
-        let Some((signal, listener)) = self.attached.take() else { return };
+        let Some((signal, listener)) = self.attached.take() else {
+            return;
+        };
         if let (Ok(object), Ok(function)) = (signal.get_value(env), listener.borrow_back(env)) {
             if let Ok(remove) = object.get_named_property::<EventMethod>("removeEventListener") {
                 let _ = remove.apply(object, FnArgs::from(("abort", function)));

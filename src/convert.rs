@@ -50,7 +50,9 @@ fn is_typed_array_of(value: &Unknown<'_>, kind: TypedArrayType) -> bool {
 
 fn array_elements<'a>(value: &Unknown<'a>, what: &str) -> Outcome<Vec<Unknown<'a>>> {
     if !value.is_array().unwrap_or(false) {
-        return Err(Failure::invalid(format!("{what} must be a typed array or an array of numbers")));
+        return Err(Failure::invalid(format!(
+            "{what} must be a typed array or an array of numbers"
+        )));
     }
     // SAFETY: `value` is a live handle of the current call's scope and is an array.
     let array = unsafe { Array::from_napi_value(value.env(), value.raw()) }
@@ -71,14 +73,17 @@ pub fn number(value: &Unknown<'_>, what: &str) -> Outcome<f64> {
         return Err(Failure::invalid(format!("{what} must be a number")));
     }
     // SAFETY: the value was checked to be a number.
-    unsafe { f64::from_napi_value(value.env(), value.raw()) }.map_err(|e| Failure::invalid(e.reason))
+    unsafe { f64::from_napi_value(value.env(), value.raw()) }
+        .map_err(|e| Failure::invalid(e.reason))
 }
 
 /// An integer in `min..=max`.
 pub fn integer(value: &Unknown<'_>, what: &str, min: f64, max: f64) -> Outcome<f64> {
     let x = number(value, what)?;
     if x.fract() != 0.0 || !(min..=max).contains(&x) {
-        return Err(Failure::invalid(format!("{what} must be an integer from {min} to {max}, received {x}")));
+        return Err(Failure::invalid(format!(
+            "{what} must be an integer from {min} to {max}, received {x}"
+        )));
     }
     Ok(x)
 }
@@ -99,14 +104,18 @@ pub fn floats(value: &Unknown<'_>, what: &str) -> Outcome<Floats> {
         return Ok(Floats::Typed(array));
     }
     if value.is_typedarray().unwrap_or(false) {
-        return Err(Failure::invalid(format!("{what} must be a Float32Array or an array of numbers")));
+        return Err(Failure::invalid(format!(
+            "{what} must be a Float32Array or an array of numbers"
+        )));
     }
     let elements = array_elements(value, what)?;
     let mut out = Vec::with_capacity(elements.len());
     for (i, element) in elements.iter().enumerate() {
         let x = number(element, &format!("{what}[{i}]"))?;
         if !x.is_finite() || x.abs() > f32::MAX as f64 {
-            return Err(Failure::invalid(format!("{what}[{i}] is NaN, infinite or too large for a 32-bit float")));
+            return Err(Failure::invalid(format!(
+                "{what}[{i}] is NaN, infinite or too large for a 32-bit float"
+            )));
         }
         out.push(x as f32);
     }
@@ -121,7 +130,9 @@ pub fn ids(value: &Unknown<'_>, what: &str) -> Outcome<Ids> {
         return Ok(Ids::Typed(array));
     }
     if value.is_typedarray().unwrap_or(false) {
-        return Err(Failure::invalid(format!("{what} must be a Uint32Array or an array of integers")));
+        return Err(Failure::invalid(format!(
+            "{what} must be a Uint32Array or an array of integers"
+        )));
     }
     let elements = array_elements(value, what)?;
     elements
@@ -133,13 +144,22 @@ pub fn ids(value: &Unknown<'_>, what: &str) -> Outcome<Ids> {
 }
 
 pub fn metric(value: &Unknown<'_>) -> Outcome<MetricKind> {
-    let names = || MetricKind::ALL.map(|m| format!("'{}'", m.name())).join(", ");
+    let names = || {
+        MetricKind::ALL
+            .map(|m| format!("'{}'", m.name()))
+            .join(", ")
+    };
     if value.get_type().ok() != Some(ValueType::String) {
-        return Err(Failure::invalid(format!("metric must be one of {}", names())));
+        return Err(Failure::invalid(format!(
+            "metric must be one of {}",
+            names()
+        )));
     }
     // SAFETY: the value was checked to be a string.
-    let name = unsafe { String::from_napi_value(value.env(), value.raw()) }.map_err(|e| Failure::invalid(e.reason))?;
-    MetricKind::from_name(&name).ok_or_else(|| Failure::invalid(format!("unknown metric '{name}': use one of {}", names())))
+    let name = unsafe { String::from_napi_value(value.env(), value.raw()) }
+        .map_err(|e| Failure::invalid(e.reason))?;
+    MetricKind::from_name(&name)
+        .ok_or_else(|| Failure::invalid(format!("unknown metric '{name}': use one of {}", names())))
 }
 
 /// An options argument: `undefined`/`null` or an object.
@@ -159,7 +179,9 @@ pub fn options<'a>(value: Option<Unknown<'a>>, what: &str) -> Outcome<Option<Obj
 
 /// A property of an options object, `None` when absent or `undefined`.
 pub fn field<'a>(object: Option<&Object<'a>>, name: &str) -> Outcome<Option<Unknown<'a>>> {
-    let Some(object) = object else { return Ok(None) };
+    let Some(object) = object else {
+        return Ok(None);
+    };
     let value: Unknown = object
         .get_named_property(name)
         .map_err(|e| Failure::invalid(format!("{name}: {}", e.reason)))?;
@@ -169,6 +191,13 @@ pub fn field<'a>(object: Option<&Object<'a>>, name: &str) -> Outcome<Option<Unkn
     }
 }
 
-pub fn optional_integer(object: Option<&Object<'_>>, name: &str, min: f64, max: f64) -> Outcome<Option<f64>> {
-    field(object, name)?.map(|v| integer(&v, name, min, max)).transpose()
+pub fn optional_integer(
+    object: Option<&Object<'_>>,
+    name: &str,
+    min: f64,
+    max: f64,
+) -> Outcome<Option<f64>> {
+    field(object, name)?
+        .map(|v| integer(&v, name, min, max))
+        .transpose()
 }

@@ -78,11 +78,15 @@ fn open_options(options: Option<Unknown<'_>>) -> Outcome<OpenOptions> {
         None => false,
         Some(value) if value.get_type().ok() == Some(ValueType::Boolean) => {
             // SAFETY: checked to be a boolean of the current call's scope.
-            unsafe { bool::from_napi_value(value.env(), value.raw()) }.map_err(|e| Failure::invalid(e.reason))?
+            unsafe { bool::from_napi_value(value.env(), value.raw()) }
+                .map_err(|e| Failure::invalid(e.reason))?
         }
         Some(_) => return Err(Failure::invalid("readOnly must be a boolean")),
     };
-    Ok(OpenOptions { map_size: map_size.map(|x| x as usize), read_only })
+    Ok(OpenOptions {
+        map_size: map_size.map(|x| x as usize),
+        read_only,
+    })
 }
 
 type OpenTask = ReadTask<Arc<DbState>, Database>;
@@ -106,7 +110,8 @@ impl Database {
                 return Err(Failure::invalid("path must be a string"));
             }
             // SAFETY: checked to be a string of the current call's scope.
-            let path = unsafe { String::from_napi_value(path.env(), path.raw()) }.map_err(|e| Failure::invalid(e.reason))?;
+            let path = unsafe { String::from_napi_value(path.env(), path.raw()) }
+                .map_err(|e| Failure::invalid(e.reason))?;
             if path.is_empty() {
                 return Err(Failure::invalid("path must not be empty"));
             }
@@ -135,13 +140,17 @@ impl Database {
             let index = convert::index(&index)?;
             let options = convert::options(Some(options), "options")?
                 .ok_or_else(|| Failure::invalid("options with dimensions are required"))?;
-            let dimensions = convert::optional_integer(Some(&options), "dimensions", 1.0, 1_048_576.0)?
-                .ok_or_else(|| Failure::invalid("dimensions is required"))? as usize;
+            let dimensions =
+                convert::optional_integer(Some(&options), "dimensions", 1.0, 1_048_576.0)?
+                    .ok_or_else(|| Failure::invalid("dimensions is required"))?
+                    as usize;
             let metric = match convert::field(Some(&options), "metric")? {
                 Some(value) => convert::metric(&value)?,
                 None => MetricKind::Cosine,
             };
-            self.state.engine()?.check_writer(index, dimensions, metric)?;
+            self.state
+                .engine()?
+                .check_writer(index, dimensions, metric)?;
             Ok(Writer::new(self.state.clone(), index, dimensions, metric))
         };
         make().map_err(|f| f.to_js(&env))
@@ -155,12 +164,17 @@ impl Database {
             |_, (state, info)| Ok(Reader::new(state, info));
         let prepared = (|| -> Outcome<ReaderTask> {
             let index = match index {
-                Some(value) if value.get_type().ok() != Some(ValueType::Undefined) => convert::index(&value)?,
+                Some(value) if value.get_type().ok() != Some(ValueType::Undefined) => {
+                    convert::index(&value)?
+                }
                 _ => 0,
             };
             let db = self.state.engine()?;
             let state = self.state.clone();
-            Ok(ReadTask::new(move || Ok((state, db.open_reader(index)?)), convert))
+            Ok(ReadTask::new(
+                move || Ok((state, db.open_reader(index)?)),
+                convert,
+            ))
         })();
         ReadTask::from_outcome(prepared, convert)
     }
@@ -185,7 +199,8 @@ impl Database {
         if state.closed.swap(true, Ordering::SeqCst) {
             return tasks::rejected(env, Failure::closed());
         }
-        let (deferred, promise) = env.create_deferred::<(), Box<dyn FnOnce(Env) -> Result<()> + Send>>()?;
+        let (deferred, promise) =
+            env.create_deferred::<(), Box<dyn FnOnce(Env) -> Result<()> + Send>>()?;
         let closer = state.clone();
         let last = Box::new(move || {
             closer.db.lock().unwrap_or_else(|p| p.into_inner()).take();

@@ -26,7 +26,10 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: &'static str, message: impl Into<String>) -> Failure {
-        Failure { code, message: message.into() }
+        Failure {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> Failure {
@@ -44,7 +47,8 @@ impl Failure {
     /// The JS `Error` object: `message`, `code`, and `name` 'AbortError' for aborts.
     pub fn to_js(&self, env: &Env) -> Error {
         let make = || -> Result<Error> {
-            let mut object = env.create_error(Error::new(Status::GenericFailure, self.message.clone()))?;
+            let mut object =
+                env.create_error(Error::new(Status::GenericFailure, self.message.clone()))?;
             object.set_named_property("code", self.code)?;
             if self.code == ABORT {
                 object.set_named_property("name", "AbortError")?;

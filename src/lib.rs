@@ -9,4 +9,3 @@ mod queue;
 mod reader;
 mod tasks;
 mod writer;
-

@@ -22,8 +22,15 @@ impl WriteQueue {
                     job();
                 }
             })
-            .map_err(|e| Failure::new(crate::errors::IO, format!("cannot start the writer thread: {e}")))?;
-        Ok(WriteQueue { sender: Mutex::new(Some(sender)) })
+            .map_err(|e| {
+                Failure::new(
+                    crate::errors::IO,
+                    format!("cannot start the writer thread: {e}"),
+                )
+            })?;
+        Ok(WriteQueue {
+            sender: Mutex::new(Some(sender)),
+        })
     }
 
     /// Queues `job`; fails once the queue is closed.

@@ -41,9 +41,12 @@ struct Query {
 
 impl Query {
     fn parse(options: Option<&Object<'_>>) -> Outcome<Query> {
-        let k = convert::optional_integer(options, "k", 1.0, 1_000_000.0)?.map_or(DEFAULT_K, |x| x as usize);
+        let k = convert::optional_integer(options, "k", 1.0, 1_000_000.0)?
+            .map_or(DEFAULT_K, |x| x as usize);
         let ef = convert::optional_integer(options, "ef", 1.0, 1_000_000.0)?.map(|x| x as usize);
-        let filter = convert::field(options, "filter")?.map(|v| convert::ids(&v, "filter")).transpose()?;
+        let filter = convert::field(options, "filter")?
+            .map(|v| convert::ids(&v, "filter"))
+            .transpose()?;
         Ok(Query { k, ef, filter })
     }
 
@@ -53,7 +56,12 @@ impl Query {
             sorted.sort_unstable();
             RoaringBitmap::from_sorted_iter(sorted).unwrap_or_default()
         });
-        let options = SearchOptions { k: self.k, ef: self.ef, filter: bitmap.as_ref(), cancel: None };
+        let options = SearchOptions {
+            k: self.k,
+            ef: self.ef,
+            filter: bitmap.as_ref(),
+            cancel: None,
+        };
         Ok(f(&options)?)
     }
 }
@@ -64,11 +72,20 @@ type VectorTask = ReadTask<Option<Vec<f32>>, Option<Float32Array>>;
 type CountTask = ReadTask<u64, f64>;
 
 fn to_results(_: &Env, found: Vec<Neighbor>) -> Result<Vec<SearchResult>> {
-    Ok(found.into_iter().map(|n| SearchResult { id: n.id, distance: n.distance as f64 }).collect())
+    Ok(found
+        .into_iter()
+        .map(|n| SearchResult {
+            id: n.id,
+            distance: n.distance as f64,
+        })
+        .collect())
 }
 
 /// Reads one index. Every call sees the latest committed state; readers in other threads and
 /// processes never wait for a writer.
+/// Turns a stored vector into what `getVector` resolves with.
+type VectorConvert = fn(&Env, Option<Vec<f32>>) -> Result<Option<Float32Array>>;
+
 #[napi]
 pub struct Reader {
     state: Arc<DbState>,
@@ -80,7 +97,12 @@ pub struct Reader {
 #[napi]
 impl Reader {
     pub(crate) fn new(state: Arc<DbState>, info: IndexInfo) -> Reader {
-        Reader { state, index: info.index, dimensions: info.dimensions, metric: info.metric }
+        Reader {
+            state,
+            index: info.index,
+            dimensions: info.dimensions,
+            metric: info.metric,
+        }
     }
 
     /// The index this reader reads.
@@ -109,7 +131,12 @@ impl Reader {
         ts_args_type = "query: Float32Array | number[], options?: { k?: number; ef?: number; filter?: Uint32Array | number[]; signal?: AbortSignal }",
         ts_return_type = "Promise<Array<SearchResult>>"
     )]
-    pub fn search(&self, env: Env, query: Unknown, options: Option<Unknown>) -> AsyncTask<SearchTask> {
+    pub fn search(
+        &self,
+        env: Env,
+        query: Unknown,
+        options: Option<Unknown>,
+    ) -> AsyncTask<SearchTask> {
         let prepared = (|| -> Outcome<SearchTask> {
             let query = convert::floats(&query, "query")?;
             let options = convert::options(options, "options")?;
@@ -118,7 +145,11 @@ impl Reader {
             if query.len() != self.dimensions {
                 return Err(Failure::new(
                     DIMENSION_MISMATCH,
-                    format!("expected a query of {} dimensions, received {}", self.dimensions, query.len()),
+                    format!(
+                        "expected a query of {} dimensions, received {}",
+                        self.dimensions,
+                        query.len()
+                    ),
                 ));
             }
             let db = self.state.engine()?;
@@ -127,7 +158,10 @@ impl Reader {
             Ok(ReadTask::new(
                 move || {
                     parsed.run(|o| {
-                        let o = SearchOptions { cancel: Some(&cancel), ..*o };
+                        let o = SearchOptions {
+                            cancel: Some(&cancel),
+                            ..*o
+                        };
                         db.search(index, &query, &o)
                     })
                 },
@@ -163,7 +197,10 @@ impl Reader {
             let parsed = Query::parse(convert::options(options, "options")?.as_ref())?;
             let db = self.state.engine()?;
             let index = self.index;
-            Ok(ReadTask::new(move || parsed.run(|o| db.search_batch(index, &queries, o)), convert))
+            Ok(ReadTask::new(
+                move || parsed.run(|o| db.search_batch(index, &queries, o)),
+                convert,
+            ))
         })();
         ReadTask::from_outcome(prepared, convert)
     }
@@ -179,22 +216,30 @@ impl Reader {
             let parsed = Query::parse(convert::options(options, "options")?.as_ref())?;
             let db = self.state.engine()?;
             let index = self.index;
-            Ok(ReadTask::new(move || parsed.run(|o| db.search_by_id(index, id, o)), to_results))
+            Ok(ReadTask::new(
+                move || parsed.run(|o| db.search_by_id(index, id, o)),
+                to_results,
+            ))
         })();
         ReadTask::from_outcome(prepared, to_results)
     }
 
     /// The stored vector of `id`, or null when it does not exist or was deleted. Quantized
     /// metrics store signs only: 'bq-*' vectors come back as ±1, 'hamming' as 0/1.
-    #[napi(ts_args_type = "id: number", ts_return_type = "Promise<Float32Array | null>")]
+    #[napi(
+        ts_args_type = "id: number",
+        ts_return_type = "Promise<Float32Array | null>"
+    )]
     pub fn get_vector(&self, id: Unknown) -> AsyncTask<VectorTask> {
-        let convert: fn(&Env, Option<Vec<f32>>) -> Result<Option<Float32Array>> =
-            |_, v| Ok(v.map(Float32Array::new));
+        let convert: VectorConvert = |_, v| Ok(v.map(Float32Array::new));
         let prepared = (|| -> Outcome<VectorTask> {
             let id = convert::id(&id, "id")?;
             let db = self.state.engine()?;
             let index = self.index;
-            Ok(ReadTask::new(move || Ok(db.get_vector(index, id)?), convert))
+            Ok(ReadTask::new(
+                move || Ok(db.get_vector(index, id)?),
+                convert,
+            ))
         })();
         ReadTask::from_outcome(prepared, convert)
     }

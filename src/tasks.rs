@@ -20,12 +20,22 @@ pub struct ReadTask<T: Send + 'static, R> {
 
 impl<T: Send + 'static, R> ReadTask<T, R> {
     pub fn new(work: impl FnOnce() -> Outcome<T> + Send + 'static, convert: Convert<T, R>) -> Self {
-        ReadTask { work: Some(Box::new(work)), convert, failure: None, abort: AbortWatch::none() }
+        ReadTask {
+            work: Some(Box::new(work)),
+            convert,
+            failure: None,
+            abort: AbortWatch::none(),
+        }
     }
 
     /// A task that only rejects (bad arguments found on the main thread, or a closed database).
     pub fn failed(failure: Failure, convert: Convert<T, R>) -> Self {
-        ReadTask { work: None, convert, failure: Some(failure), abort: AbortWatch::none() }
+        ReadTask {
+            work: None,
+            convert,
+            failure: Some(failure),
+            abort: AbortWatch::none(),
+        }
     }
 
     pub fn with_abort(mut self, abort: AbortWatch) -> Self {
@@ -96,7 +106,9 @@ where
     let (deferred, promise) = env.create_deferred::<R, Resolver<R>>()?;
     let job = move || {
         let outcome = work();
-        deferred.resolve(Box::new(move |env: Env| settle(&env, outcome).map_err(|f| f.to_js(&env))));
+        deferred.resolve(Box::new(move |env: Env| {
+            settle(&env, outcome).map_err(|f| f.to_js(&env))
+        }));
     };
     match queue {
         Ok(queue) => {

@@ -40,7 +40,11 @@ pub struct BuildProgress {
 
 impl From<Progress> for BuildProgress {
     fn from(p: Progress) -> Self {
-        BuildProgress { phase: p.phase.to_string(), done: p.done as f64, total: p.total as f64 }
+        BuildProgress {
+            phase: p.phase.to_string(),
+            done: p.done as f64,
+            total: p.total as f64,
+        }
     }
 }
 
@@ -64,8 +68,18 @@ pub struct Writer {
 
 #[napi]
 impl Writer {
-    pub(crate) fn new(state: Arc<DbState>, index: u16, dimensions: usize, metric: MetricKind) -> Writer {
-        Writer { state, index, dimensions, metric }
+    pub(crate) fn new(
+        state: Arc<DbState>,
+        index: u16,
+        dimensions: usize,
+        metric: MetricKind,
+    ) -> Writer {
+        Writer {
+            state,
+            index,
+            dimensions,
+            metric,
+        }
     }
 
     /// The index this writer writes.
@@ -89,8 +103,16 @@ impl Writer {
     /// Adds or replaces items: `vectors` holds `ids.length × dimensions` components, row-major.
     /// They become searchable at the next `build()`. A `Float32Array` is read in place: do not
     /// change it before the Promise settles.
-    #[napi(ts_args_type = "ids: Uint32Array | number[], vectors: Float32Array", ts_return_type = "Promise<void>")]
-    pub fn add_items<'env>(&self, env: &'env Env, ids: Unknown, vectors: Unknown) -> Result<Object<'env>> {
+    #[napi(
+        ts_args_type = "ids: Uint32Array | number[], vectors: Float32Array",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn add_items<'env>(
+        &self,
+        env: &'env Env,
+        ids: Unknown,
+        vectors: Unknown,
+    ) -> Result<Object<'env>> {
         let prepared = (|| -> Outcome<_> {
             let ids = convert::ids(&ids, "ids")?;
             let vectors = convert::floats(&vectors, "vectors")?;
@@ -106,43 +128,64 @@ impl Writer {
             Ok((ids, vectors))
         })();
         self.write(env, prepared, |w, db, (ids, vectors)| {
-            db.add_items(w.index, w.dimensions, w.metric, &ids, &vectors).map_err(Failure::from)
+            db.add_items(w.index, w.dimensions, w.metric, &ids, &vectors)
+                .map_err(Failure::from)
         })
     }
 
     /// Adds or replaces one item.
-    #[napi(ts_args_type = "id: number, vector: Float32Array | number[]", ts_return_type = "Promise<void>")]
-    pub fn add_item<'env>(&self, env: &'env Env, id: Unknown, vector: Unknown) -> Result<Object<'env>> {
+    #[napi(
+        ts_args_type = "id: number, vector: Float32Array | number[]",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn add_item<'env>(
+        &self,
+        env: &'env Env,
+        id: Unknown,
+        vector: Unknown,
+    ) -> Result<Object<'env>> {
         let prepared = (|| -> Outcome<_> {
             let id = convert::id(&id, "id")?;
             let vector = convert::floats(&vector, "vector")?;
             if vector.len() != self.dimensions {
                 return Err(Failure::new(
                     DIMENSION_MISMATCH,
-                    format!("expected a vector of {} dimensions, received {}", self.dimensions, vector.len()),
+                    format!(
+                        "expected a vector of {} dimensions, received {}",
+                        self.dimensions,
+                        vector.len()
+                    ),
                 ));
             }
             Ok((id, vector))
         })();
         self.write(env, prepared, |w, db, (id, vector)| {
-            db.add_items(w.index, w.dimensions, w.metric, &[id], &vector).map_err(Failure::from)
+            db.add_items(w.index, w.dimensions, w.metric, &[id], &vector)
+                .map_err(Failure::from)
         })
     }
 
     /// Deletes items; resolves to how many existed. Deleted items are never returned by a
     /// search once this resolves; the next `build()` repairs the graph around them.
-    #[napi(ts_args_type = "ids: Uint32Array | number[]", ts_return_type = "Promise<number>")]
+    #[napi(
+        ts_args_type = "ids: Uint32Array | number[]",
+        ts_return_type = "Promise<number>"
+    )]
     pub fn delete_items<'env>(&self, env: &'env Env, ids: Unknown) -> Result<Object<'env>> {
         let prepared = convert::ids(&ids, "ids");
         self.write(env, prepared, |w, db, ids| {
-            db.delete_items(w.index, &ids).map(|n| n as f64).map_err(Failure::from)
+            db.delete_items(w.index, &ids)
+                .map(|n| n as f64)
+                .map_err(Failure::from)
         })
     }
 
     /// Removes every item and the graph of this index.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn clear<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
-        self.write(env, Ok(()), |w, db, ()| db.clear(w.index).map_err(Failure::from))
+        self.write(env, Ok(()), |w, db, ()| {
+            db.clear(w.index).map_err(Failure::from)
+        })
     }
 
     /// Inserts what was added since the last build into the graph and repairs what was
@@ -162,7 +205,8 @@ impl Writer {
             let build = BuildOptions {
                 m: convert::optional_integer(o, "m", 2.0, 256.0)?.map(|x| x as u16),
                 m0: convert::optional_integer(o, "m0", 2.0, 512.0)?.map(|x| x as u16),
-                ef_construction: convert::optional_integer(o, "efConstruction", 1.0, 10_000.0)?.map(|x| x as usize),
+                ef_construction: convert::optional_integer(o, "efConstruction", 1.0, 10_000.0)?
+                    .map(|x| x as usize),
                 seed: convert::optional_integer(o, "seed", 0.0, 2f64.powi(53))?.map(|x| x as u64),
                 alpha: None,
             };
@@ -170,8 +214,10 @@ impl Writer {
                 None => None,
                 Some(value) if value.get_type().ok() == Some(ValueType::Function) => {
                     // SAFETY: checked to be a function of the current call's scope.
-                    let function = unsafe { Function::<BuildProgress, ()>::from_napi_value(value.env(), value.raw()) }
-                        .map_err(|e| Failure::invalid(e.reason))?;
+                    let function = unsafe {
+                        Function::<BuildProgress, ()>::from_napi_value(value.env(), value.raw())
+                    }
+                    .map_err(|e| Failure::invalid(e.reason))?;
                     let tsfn: ProgressFn = function
                         .build_threadsafe_function::<BuildProgress>()
                         .callee_handled::<false>()
@@ -228,7 +274,9 @@ fn run_build(
     let last = Mutex::new(None::<Progress>);
     let report = |p: Progress| {
         *last.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
-        let Some(tsfn) = progress.as_ref() else { return };
+        let Some(tsfn) = progress.as_ref() else {
+            return;
+        };
         let mut sent = last_sent.lock().unwrap_or_else(|e| e.into_inner());
         let phase_end = p.done == p.total;
         if p.phase == LAST_PHASE && phase_end {
@@ -239,17 +287,29 @@ fn run_build(
             tsfn.call(p.into(), ThreadsafeFunctionCallMode::NonBlocking);
         }
     };
-    let control = Control { progress: &report, cancel };
-    let stats = db.build(index, options, &control)?;
-    drop(control);
-    if let (Some(tsfn), Some(p)) = (progress.as_ref(), last.into_inner().unwrap_or_else(|e| e.into_inner())) {
+    let stats = db.build(
+        index,
+        options,
+        &Control {
+            progress: &report,
+            cancel,
+        },
+    )?;
+    if let (Some(tsfn), Some(p)) = (
+        progress.as_ref(),
+        last.into_inner().unwrap_or_else(|e| e.into_inner()),
+    ) {
         // The last report, through the same queue as the others: when the main thread has
         // taken it, it has taken every earlier one too.
         let (ack, taken) = std::sync::mpsc::channel();
-        tsfn.call_with_return_value(p.into(), ThreadsafeFunctionCallMode::Blocking, move |_, _| {
-            let _ = ack.send(());
-            Ok(())
-        });
+        tsfn.call_with_return_value(
+            p.into(),
+            ThreadsafeFunctionCallMode::Blocking,
+            move |_, _| {
+                let _ = ack.send(());
+                Ok(())
+            },
+        );
         let _ = taken.recv_timeout(LAST_REPORT_WAIT);
     }
     Ok(stats)
@@ -273,7 +333,17 @@ impl Writer {
             Err(failure) => return tasks::rejected(env, failure),
         };
         let db = self.state.engine();
-        let me = Writer { state: self.state.clone(), index: self.index, dimensions: self.dimensions, metric: self.metric };
-        tasks::write(env, self.state.queue(), move || work(&me, db?, args), |_, outcome| outcome)
+        let me = Writer {
+            state: self.state.clone(),
+            index: self.index,
+            dimensions: self.dimensions,
+            metric: self.metric,
+        };
+        tasks::write(
+            env,
+            self.state.queue(),
+            move || work(&me, db?, args),
+            |_, outcome| outcome,
+        )
     }
 }

@@ -213,6 +213,10 @@ impl Database {
     ) -> Result<BuildStats> {
         let start = Instant::now();
         control.check()?;
+        // A write on a read-only database says so, whether or not the index exists.
+        if self.is_read_only() {
+            return Err(Error::ReadOnly);
+        }
         let s = &*self.shared;
         let Some(info) = self.info(index)? else {
             return Err(Error::IndexNotFound(index));
