@@ -17,9 +17,8 @@ use crate::store::{Database, ReadTxn, Shared};
 use crate::with_metric;
 
 /// A filter of at most this many allowed ids is answered by an exact scan of those ids instead
-/// of a graph walk. Measured on GloVe 50-d, 100k items, ef 64 (see the engine's filter test and
-/// README): scanning 4,096 stored vectors costs about what one filtered walk costs, and below
-/// that the scan is both exact and faster.
+/// of a graph walk. Provisional: a scan of 4,096 stored 50-d vectors is estimated to cost about
+/// one filtered walk at ef 64; the benchmark has still to measure the crossover and set it.
 pub const EXACT_SCAN_MAX: u64 = 4096;
 
 /// How to search.
