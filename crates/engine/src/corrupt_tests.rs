@@ -8,8 +8,8 @@ use crate::store::{Database, OpenOptions};
 use crate::{BuildOptions, Control, Progress};
 use std::sync::atomic::AtomicBool;
 
-fn built_db() -> (tempfile::TempDir, Database) {
-    let dir = tempfile::tempdir().unwrap();
+fn built_db() -> (crate::scratch::ScratchDir, Database) {
+    let dir = crate::scratch::ScratchDir::new("hannoy-test").unwrap();
     let db = Database::open(dir.path(), &OpenOptions::default()).unwrap();
     let data: Vec<f32> = (0..200 * 4)
         .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)

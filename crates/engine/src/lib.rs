@@ -13,6 +13,8 @@ pub mod kernels;
 mod keys;
 mod links;
 pub mod metric;
+#[doc(hidden)]
+pub mod scratch;
 pub mod search;
 mod store;
 

@@ -194,7 +194,7 @@ fn unbuilt_items_are_not_searchable_until_built() {
 
 #[test]
 fn persistence_and_isolation() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = hannoy_engine::scratch::ScratchDir::new("hannoy-test").unwrap();
     let a = clustered(400, 16, 8);
     let b = clustered(300, 40, 9);
     {
@@ -435,7 +435,7 @@ fn batch_search_pads_short_rows_and_matches_single_searches() {
 
 #[test]
 fn the_map_grows_by_itself() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = hannoy_engine::scratch::ScratchDir::new("hannoy-test").unwrap();
     let db = Database::open(
         dir.path(),
         &OpenOptions {

@@ -183,8 +183,8 @@ pub fn recall(found: &[(u32, f32)], truth: &[(u32, f64)]) -> f64 {
     hits.min(truth.len()) as f64 / truth.len() as f64
 }
 
-pub fn temp_db() -> (tempfile::TempDir, Database) {
-    let dir = tempfile::tempdir().unwrap();
+pub fn temp_db() -> (hannoy_engine::scratch::ScratchDir, Database) {
+    let dir = hannoy_engine::scratch::ScratchDir::new("hannoy-test").unwrap();
     let db = Database::open(dir.path(), &OpenOptions::default()).unwrap();
     (dir, db)
 }
