@@ -17,9 +17,9 @@ use crate::graph::{search_level, select_neighbors, Dist, EpochSet, Graph, Scored
 use crate::header::Header;
 use crate::items::{load_header, load_set, node_range, put_header, put_set};
 use crate::keys;
-use crate::links::{self, split_record};
+use crate::links::{self, check_vector};
 use crate::metric::Distance;
-use crate::store::{Database, Shared};
+use crate::store::{Appender, Database, Shared};
 use crate::with_metric;
 
 /// Highest level a node can get (levels above this are clamped).
@@ -326,7 +326,6 @@ fn build_in<D: Distance>(
         s,
         txn,
         index,
-        stored_len,
         &output,
         &removed_ids,
         &updated,
@@ -360,14 +359,11 @@ fn load_graph<'t>(
     let range = (Bound::Included(&start[..]), Bound::Excluded(&end[..]));
     let mut ids = Vec::new();
     let mut vectors = Vec::new();
-    let mut raw_links0: Vec<Option<&'t [u8]>> = Vec::new();
     for entry in s.nodes.range(txn, &range)? {
         let (key, value) = entry?;
         let id = keys::id_of(key).ok_or_else(|| Error::Corrupt("short node key".into()))?;
-        let record = split_record(value, stored_len, id)?;
         ids.push(id);
-        vectors.push(record.vector);
-        raw_links0.push(record.links);
+        vectors.push(check_vector(value, stored_len, id)?);
     }
     let n = ids.len();
     control.report("load", 0, n as u64);
@@ -375,20 +371,26 @@ fn load_graph<'t>(
         ids,
         vectors,
         levels: vec![0; n],
-        in_graph: raw_links0.iter().map(Option::is_some).collect(),
-        links0: Vec::with_capacity(n),
+        in_graph: vec![false; n],
+        links0: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
         upper: (0..n).map(|_| Vec::new()).collect(),
         dirty: (0..n).map(|_| AtomicBool::new(false)).collect(),
     };
     let mut scratch = Vec::new();
-    for (p, raw) in raw_links0.iter().enumerate() {
-        let mut list = Vec::new();
-        if let Some(bytes) = raw {
-            links::decode_into(bytes, graph.ids[p], &mut scratch)?;
-            list.extend(scratch.iter().filter_map(|&id| graph.position(id)));
-        }
-        graph.links0.push(Mutex::new(list));
-        if p % 65_536 == 0 {
+    for (i, entry) in s.links.range(txn, &range)?.enumerate() {
+        let (key, value) = entry?;
+        let id = keys::id_of(key).ok_or_else(|| Error::Corrupt("short link key".into()))?;
+        let Some(p) = graph.position(id) else {
+            return Err(Error::Corrupt(format!("item {id} has links but no vector")));
+        };
+        links::decode_into(value, id, &mut scratch)?;
+        let list: Vec<u32> = scratch
+            .iter()
+            .filter_map(|&id| graph.position(id))
+            .collect();
+        graph.in_graph[p as usize] = true;
+        graph.links0[p as usize] = Mutex::new(list);
+        if i % 65_536 == 0 {
             control.check()?;
         }
     }
@@ -672,7 +674,6 @@ fn write_graph(
     s: &Shared,
     txn: &mut RwTxn<'_>,
     index: u16,
-    stored_len: usize,
     output: &[(u32, Vec<Vec<u32>>)],
     removed: &[u32],
     updated: &RoaringBitmap,
@@ -681,17 +682,19 @@ fn write_graph(
 ) -> Result<()> {
     let total = (output.len() + removed.len()) as u64;
     control.report("write", 0, total);
-    // Removed nodes lose every upper record; re-inserted ones get theirs back below.
+    // Removed nodes lose every link record; re-inserted ones get theirs back below.
     for &id in removed {
-        let start = keys::node(index, id);
+        let key = keys::node(index, id);
         // The next node key: adding one carries into the index part for id u32::MAX.
-        let end = (u64::from_be_bytes(start) + 1).to_be_bytes();
-        let range = (Bound::Included(&start[..]), Bound::Excluded(&end[..]));
+        let end = (u64::from_be_bytes(key) + 1).to_be_bytes();
+        let range = (Bound::Included(&key[..]), Bound::Excluded(&end[..]));
         s.upper.delete_range(txn, &range)?;
+        s.links.delete(txn, &key)?;
         if deleted.contains(id) && !updated.contains(id) {
-            s.nodes.delete(txn, &keys::node(index, id))?;
+            s.nodes.delete(txn, &key)?;
         }
     }
+    let mut links0 = Appender::new(s.links, txn)?;
     let mut value = Vec::new();
     for (i, (id, levels)) in output.iter().enumerate() {
         if i % 4096 == 0 {
@@ -699,17 +702,9 @@ fn write_graph(
             control.report("write", (removed.len() + i) as u64, total);
         }
         let key = keys::node(index, *id);
-        let Some(current) = s.nodes.get(txn, &key)? else {
-            return Err(Error::Corrupt(format!(
-                "item {id} vanished during the build"
-            )));
-        };
-        value.clear();
-        value.extend_from_slice(split_record(current, stored_len, *id)?.vector);
         links::encode(&levels[0], &mut value);
-        s.nodes.put(txn, &key, &value)?;
+        links0.put(txn, &key, &value)?;
         for (level, list) in levels.iter().enumerate().skip(1) {
-            value.clear();
             links::encode(list, &mut value);
             s.upper
                 .put(txn, &keys::upper(index, *id, level as u8), &value)?;

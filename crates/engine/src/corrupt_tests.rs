@@ -37,6 +37,7 @@ fn put(db: &Database, which: &str, key: &[u8], value: &[u8]) {
     let target = match which {
         "meta" => s.meta,
         "nodes" => s.nodes,
+        "links" => s.links,
         _ => s.upper,
     };
     target.put(&mut txn, key, value).unwrap();
@@ -65,7 +66,7 @@ fn truncated_header_is_corrupt() {
         &db,
         "meta",
         &keys::meta(0, keys::META_HEADER),
-        b"HNOY\x01\x00\x00",
+        b"HNOY\x02\x00\x00",
     );
     assert!(matches!(db.info(0), Err(Error::Corrupt(_))));
     assert!(matches!(search_all(&db), Err(Error::Corrupt(_))));
@@ -106,14 +107,17 @@ fn garbage_links_are_corrupt() {
     let txn = s.env.read_txn().unwrap();
     let mut records = Vec::new();
     for id in 0..200u32 {
-        let value = s.nodes.get(&txn, &keys::node(0, id)).unwrap().unwrap();
-        let mut broken = value[..20].to_vec(); // the vector (4 + 16 bytes) …
-        broken.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0x7f]); // … then junk
-        records.push((id, broken));
+        assert!(s.links.get(&txn, &keys::node(0, id)).unwrap().is_some());
+        records.push(id);
     }
     drop(txn);
-    for (id, value) in records {
-        put(&db, "nodes", &keys::node(0, id), &value);
+    for id in records {
+        put(
+            &db,
+            "links",
+            &keys::node(0, id),
+            &[0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0x7f],
+        );
     }
     assert!(matches!(search_all(&db), Err(Error::Corrupt(_))));
     let cancel = AtomicBool::new(false);
@@ -136,4 +140,23 @@ fn garbage_sets_are_corrupt() {
     let (_dir, db) = built_db();
     put(&db, "meta", &keys::meta(0, keys::META_DELETED), &[9, 9, 9]);
     assert!(matches!(search_all(&db), Err(Error::Corrupt(_))));
+}
+
+#[test]
+fn links_without_a_vector_are_corrupt() {
+    let (_dir, db) = built_db();
+    put(&db, "links", &keys::node(0, 5000), &[]);
+    db.add_items(0, 4, MetricKind::Euclidean, &[999], &[0.0; 4])
+        .unwrap();
+    let cancel = AtomicBool::new(false);
+    let progress = |_: Progress| {};
+    let built = db.build(
+        0,
+        &BuildOptions::default(),
+        &Control {
+            progress: &progress,
+            cancel: &cancel,
+        },
+    );
+    assert!(matches!(built, Err(Error::Corrupt(_))), "{built:?}");
 }

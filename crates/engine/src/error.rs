@@ -21,7 +21,7 @@ pub enum Error {
     NeedsBuild(u16),
     /// A write on an environment opened read-only.
     ReadOnly,
-    /// The files were written by a newer format version than this code knows.
+    /// The files were written in a format version this code does not read.
     Version { found: u16, supported: u16 },
     /// A record that does not decode.
     Corrupt(String),
@@ -55,9 +55,13 @@ impl fmt::Display for Error {
                 "index {index} has items but was never built: call writer.build() first"
             ),
             Error::ReadOnly => f.write_str("the database was opened read-only"),
-            Error::Version { found, supported } => write!(
+            Error::Version { found, supported } if found > supported => write!(
                 f,
                 "the index was written by format version {found}, this version of hannoy reads up to {supported}: upgrade hannoy"
+            ),
+            Error::Version { found, supported } => write!(
+                f,
+                "the index was written by format version {found}, which this version of hannoy (format {supported}) no longer reads: rebuild it (add the items to a new directory and build)"
             ),
             Error::Corrupt(msg) => write!(f, "corrupt record: {msg}"),
             Error::Cancelled => f.write_str("the operation was aborted"),

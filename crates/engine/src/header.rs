@@ -4,7 +4,9 @@ use crate::error::{Error, Result};
 use crate::metric::MetricKind;
 
 /// The on-disk format this code writes and the newest it reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// Version 2 keeps the level-0 links in their own database (version 1 appended them to the
+/// vector); version 1 files are refused.
+pub const FORMAT_VERSION: u16 = 2;
 const MAGIC: &[u8; 4] = b"HNOY";
 const FIXED_LEN: usize = 4 + 2 + 1 + 1 + 4 + 2 + 2 + 1 + 1 + 8 + 4;
 
@@ -66,7 +68,7 @@ impl Header {
             return Err(corrupt("bad magic"));
         }
         let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-        if version > FORMAT_VERSION {
+        if version != FORMAT_VERSION {
             return Err(Error::Version {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -135,9 +137,13 @@ mod tests {
     }
 
     #[test]
-    fn newer_version_is_refused() {
-        let mut bytes = Header::new(3, MetricKind::Cosine).encode();
-        bytes[4..6].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
-        assert!(matches!(Header::decode(&bytes), Err(Error::Version { .. })));
+    fn other_versions_are_refused_with_a_message_that_says_what_to_do() {
+        for (version, advice) in [(FORMAT_VERSION + 1, "upgrade"), (1, "rebuild")] {
+            let mut bytes = Header::new(3, MetricKind::Cosine).encode();
+            bytes[4..6].copy_from_slice(&version.to_le_bytes());
+            let err = Header::decode(&bytes).unwrap_err();
+            assert!(matches!(err, Error::Version { found, .. } if found == version));
+            assert!(err.to_string().contains(advice), "{err}");
+        }
     }
 }

@@ -8,9 +8,9 @@ use roaring::RoaringBitmap;
 use crate::error::{Error, Result};
 use crate::header::Header;
 use crate::keys;
-use crate::links::split_record;
+use crate::links::check_vector;
 use crate::metric::{self, MetricKind};
-use crate::store::{Database, ReadTxn, Shared};
+use crate::store::{Appender, Database, ReadTxn, Shared};
 use crate::with_metric;
 
 /// What `indexes()` lists about one index.
@@ -26,7 +26,7 @@ pub struct IndexInfo {
 }
 
 impl IndexInfo {
-    fn new(index: u16, header: &Header) -> IndexInfo {
+    pub(crate) fn new(index: u16, header: &Header) -> IndexInfo {
         IndexInfo {
             index,
             dimensions: header.dimensions as usize,
@@ -203,23 +203,24 @@ impl Database {
             };
             let mut updated = load_set(s, txn, index, keys::META_UPDATED)?;
             let mut deleted = load_set(s, txn, index, keys::META_DELETED)?;
-            let mut value = Vec::with_capacity(stored_len + 128);
-            let mut old_links = Vec::new();
-            for (&id, vector) in ids.iter().zip(vectors.chunks_exact(dimensions)) {
-                let key = keys::node(index, id);
-                let existing = s.nodes.get(txn, &key)?;
-                let live_before = existing.is_some() && !deleted.contains(id);
-                old_links.clear();
-                if let Some(bytes) = existing {
-                    // Keep the old links until the build: the graph stays navigable through
-                    // this node, and the build re-inserts it with its new vector.
-                    if let Some(links) = split_record(bytes, stored_len, id)?.links {
-                        old_links.extend_from_slice(links);
-                    }
+            // In id order, so new ids append to the end of the table; the last of repeated ids
+            // wins, as if they had been added one after the other.
+            let mut order: Vec<usize> = (0..ids.len()).collect();
+            order.sort_by_key(|&i| ids[i]);
+            let mut nodes = Appender::new(s.nodes, txn)?;
+            let mut value = Vec::with_capacity(stored_len);
+            for (n, &i) in order.iter().enumerate() {
+                let id = ids[i];
+                if order.get(n + 1).is_some_and(|&next| ids[next] == id) {
+                    continue;
                 }
+                let key = keys::node(index, id);
+                // The links (if the item is in the graph) stay until the build: the graph stays
+                // navigable through this node, and the build re-inserts it with its new vector.
+                let live_before = s.nodes.get(txn, &key)?.is_some() && !deleted.contains(id);
+                let vector = &vectors[i * dimensions..(i + 1) * dimensions];
                 with_metric!(metric, D => <D as metric::Distance>::encode(vector, &mut value));
-                value.extend_from_slice(&old_links);
-                s.nodes.put(txn, &key, &value)?;
+                nodes.put(txn, &key, &value)?;
                 if !live_before {
                     header.items += 1;
                 }
@@ -246,17 +247,15 @@ impl Database {
             let Some(mut header) = load_header(s, txn, index)? else {
                 return Ok(0);
             };
-            let stored_len = header.metric.stored_len(header.dimensions as usize);
             let mut updated = load_set(s, txn, index, keys::META_UPDATED)?;
             let mut deleted = load_set(s, txn, index, keys::META_DELETED)?;
             let mut existed = 0u64;
             for &id in ids {
                 let key = keys::node(index, id);
-                let in_graph = match s.nodes.get(txn, &key)? {
-                    None => continue,
-                    Some(_) if deleted.contains(id) => continue,
-                    Some(bytes) => split_record(bytes, stored_len, id)?.links.is_some(),
-                };
+                if deleted.contains(id) || s.nodes.get(txn, &key)?.is_none() {
+                    continue;
+                }
+                let in_graph = s.links.get(txn, &key)?.is_some();
                 existed += 1;
                 header.items = header.items.saturating_sub(1);
                 updated.remove(id);
@@ -281,6 +280,7 @@ impl Database {
             let (start, end) = node_range(index);
             let range = (Bound::Included(&start[..]), Bound::Excluded(&end[..]));
             s.nodes.delete_range(txn, &range)?;
+            s.links.delete_range(txn, &range)?;
             s.upper.delete_range(txn, &range)?;
             for kind in [keys::META_HEADER, keys::META_UPDATED, keys::META_DELETED] {
                 s.meta.delete(txn, &keys::meta(index, kind))?;
@@ -304,12 +304,8 @@ impl Database {
             if load_set(s, txn, index, keys::META_DELETED)?.contains(id) {
                 return Ok(None);
             }
-            let record = split_record(bytes, stored_len, id)?;
-            Ok(Some(metric::decode(
-                header.metric,
-                record.vector,
-                dimensions,
-            )))
+            let vector = check_vector(bytes, stored_len, id)?;
+            Ok(Some(metric::decode(header.metric, vector, dimensions)))
         })
     }
 

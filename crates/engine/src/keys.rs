@@ -2,8 +2,10 @@
 //! contiguous and up to 65,536 indexes share an environment.
 //!
 //! - `meta`:  `[index u16][kind u8]` → header, updated-set or deleted-set record.
-//! - `nodes`: `[0u16][index u16][id u32]` → the item's stored vector, then its level-0 links.
-//!   The key is 8 bytes so LMDB keeps the vector that follows 4-byte aligned.
+//! - `nodes`: `[0u16][index u16][id u32]` → the item's stored vector, nothing else. The key is 8
+//!   bytes so LMDB keeps the vector that follows it 4-byte aligned.
+//! - `links`: the same key → the item's level-0 links; present exactly while the item is in the
+//!   graph.
 //! - `upper`: `[0u16][index u16][id u32][level u8]` → the item's links on an upper level.
 
 pub const META_HEADER: u8 = 0;

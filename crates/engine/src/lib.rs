@@ -17,6 +17,7 @@ pub mod metric;
 pub mod scratch;
 pub mod search;
 mod store;
+mod view;
 
 pub use build::{BuildOptions, BuildStats, Control, Progress};
 pub use error::{Error, Result};

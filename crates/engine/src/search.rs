@@ -1,19 +1,21 @@
 //! Searches over the stored graph: by vector, by item, in batches, with an optional filter.
 
+use std::cell::RefCell;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
-use crate::graph::{search_level, Dist, Graph, IdSet, Scored};
-use crate::header::Header;
-use crate::items::{check_dimensions, load_header, load_set, IndexInfo};
+use crate::graph::{search_level, Dist, EpochSet, Graph, IdSet, Scored, Visited};
+use crate::items::{check_dimensions, IndexInfo};
 use crate::keys;
-use crate::links::{self, split_record};
+use crate::links;
 use crate::metric::Distance;
 use crate::store::{Database, ReadTxn, Shared};
+use crate::view::View;
 use crate::with_metric;
 
 /// A filter of at most this many allowed ids is answered by an exact scan of those ids instead
@@ -72,27 +74,17 @@ pub struct BatchResult {
     pub distances: Vec<f32>,
 }
 
-/// The graph as one read transaction sees it.
+/// The graph as one read transaction sees it, through the commit's view.
 struct StoredGraph<'t> {
     s: &'t Shared,
     txn: &'t ReadTxn<'t>,
-    index: u16,
-    stored_len: usize,
+    view: &'t View,
     cancel: Option<&'t AtomicBool>,
-}
-
-impl StoredGraph<'_> {
-    fn record(&self, id: u32) -> Result<Option<crate::links::NodeRecord<'_>>> {
-        match self.s.nodes.get(self.txn, &keys::node(self.index, id))? {
-            Some(bytes) => split_record(bytes, self.stored_len, id).map(Some),
-            None => Ok(None),
-        }
-    }
 }
 
 impl Graph for StoredGraph<'_> {
     fn vector(&self, node: u32) -> Result<Option<&[u8]>> {
-        Ok(self.record(node)?.map(|r| r.vector))
+        self.view.vector(self.s, self.txn, node)
     }
 
     fn neighbors(&self, node: u32, level: u8, out: &mut Vec<u32>) -> Result<()> {
@@ -101,11 +93,11 @@ impl Graph for StoredGraph<'_> {
         }
         out.clear();
         let bytes = if level == 0 {
-            self.record(node)?.and_then(|r| r.links)
+            self.view.links(self.s, self.txn, node)?
         } else {
             self.s
                 .upper
-                .get(self.txn, &keys::upper(self.index, node, level))?
+                .get(self.txn, &keys::upper(self.view.index, node, level))?
         };
         match bytes {
             Some(bytes) => links::decode_into(bytes, node, out),
@@ -114,25 +106,17 @@ impl Graph for StoredGraph<'_> {
     }
 }
 
-/// What every search of one snapshot needs: the header and the ids it must not return.
-struct Snapshot {
-    header: Header,
-    /// Deleted, or added since the last build (not searchable yet).
-    excluded: RoaringBitmap,
-}
-
-fn snapshot(s: &Shared, txn: &ReadTxn<'_>, index: u16) -> Result<Snapshot> {
-    let header = load_header(s, txn, index)?.ok_or(Error::IndexNotFound(index))?;
-    if !header.built {
-        return Err(if header.items == 0 {
+/// The view of `index` for this transaction, if the index can be searched.
+fn searchable(s: &Shared, txn: &ReadTxn<'_>, index: u16) -> Result<Arc<View>> {
+    let view = s.views.get(s, txn, index)?;
+    if !view.header.built {
+        return Err(if view.header.items == 0 {
             Error::IndexNotFound(index)
         } else {
             Error::NeedsBuild(index)
         });
     }
-    let mut excluded = load_set(s, txn, index, keys::META_DELETED)?;
-    excluded |= load_set(s, txn, index, keys::META_UPDATED)?;
-    Ok(Snapshot { header, excluded })
+    Ok(view)
 }
 
 fn check_query(query: &[f32], dimensions: usize) -> Result<()> {
@@ -145,22 +129,50 @@ fn check_query(query: &[f32], dimensions: usize) -> Result<()> {
     Ok(())
 }
 
+thread_local! {
+    /// Each thread's visited marks over item ids, reused by its searches.
+    static MARKS: RefCell<EpochSet> = RefCell::new(EpochSet::default());
+}
+
+/// The visited set of one search: epoch marks when ids are dense, a hash set otherwise.
+enum Seen<'a> {
+    Marks(&'a mut EpochSet, usize),
+    Set(IdSet),
+}
+
+impl Seen<'_> {
+    fn clear(&mut self) {
+        match self {
+            Seen::Marks(marks, slots) => marks.reset(*slots),
+            Seen::Set(set) => set.clear(),
+        }
+    }
+}
+
+impl Visited for Seen<'_> {
+    #[inline]
+    fn insert(&mut self, node: u32) -> bool {
+        match self {
+            Seen::Marks(marks, _) => marks.insert(node),
+            Seen::Set(set) => set.insert(node),
+        }
+    }
+}
+
 fn search_in<D: Distance>(
     s: &Shared,
     txn: &ReadTxn<'_>,
-    index: u16,
-    snap: &Snapshot,
+    view: &View,
     query: &[u8],
     options: &SearchOptions<'_>,
     ef: usize,
 ) -> Result<Vec<Neighbor>> {
-    let header = &snap.header;
+    let header = &view.header;
     let dimensions = header.dimensions as usize;
     let graph = StoredGraph {
         s,
         txn,
-        index,
-        stored_len: header.metric.stored_len(dimensions),
+        view,
         cancel: options.cancel,
     };
     let finish = |found: Vec<Scored>| -> Vec<Neighbor> {
@@ -176,7 +188,7 @@ fn search_in<D: Distance>(
 
     if let Some(filter) = options.filter {
         if filter.len() <= EXACT_SCAN_MAX {
-            return exact_scan::<D>(&graph, query, filter, &snap.excluded, options.k).map(finish);
+            return exact_scan::<D>(&graph, query, filter, options.k).map(finish);
         }
     }
 
@@ -189,38 +201,49 @@ fn search_in<D: Distance>(
     if entries.is_empty() {
         return Ok(Vec::new());
     }
-    let mut visited = IdSet::default();
-    let mut scratch = Vec::new();
-    let all = |_: u32| true;
-    for level in (1..=header.top_level).rev() {
+    let walk = |visited: &mut Seen<'_>| -> Result<Vec<Scored>> {
+        let mut entries = entries.clone();
+        let mut scratch = Vec::new();
+        let all = |_: u32| true;
+        for level in (1..=header.top_level).rev() {
+            visited.clear();
+            let found = search_level::<D, _, _>(
+                &graph,
+                query,
+                &entries,
+                level,
+                1,
+                visited,
+                &all,
+                &mut scratch,
+            )?;
+            if !found.is_empty() {
+                entries = found;
+            }
+        }
         visited.clear();
-        let found = search_level::<D, _, _>(
+        let accept =
+            |id: u32| !view.excluded.contains(id) && options.filter.is_none_or(|f| f.contains(id));
+        search_level::<D, _, _>(
             &graph,
             query,
             &entries,
-            level,
-            1,
-            &mut visited,
-            &all,
+            0,
+            ef,
+            visited,
+            &accept,
             &mut scratch,
-        )?;
-        if !found.is_empty() {
-            entries = found;
-        }
-    }
-    visited.clear();
-    let accept =
-        |id: u32| !snap.excluded.contains(id) && options.filter.is_none_or(|f| f.contains(id));
-    let found = search_level::<D, _, _>(
-        &graph,
-        query,
-        &entries,
-        0,
-        ef,
-        &mut visited,
-        &accept,
-        &mut scratch,
-    )?;
+        )
+    };
+    let found = if view.slots > 0 {
+        MARKS.with(|marks| match marks.try_borrow_mut() {
+            Ok(mut marks) => walk(&mut Seen::Marks(&mut marks, view.slots)),
+            // Only if a search ever ran inside another on this thread.
+            Err(_) => walk(&mut Seen::Set(IdSet::default())),
+        })?
+    } else {
+        walk(&mut Seen::Set(IdSet::default()))?
+    };
     Ok(finish(found))
 }
 
@@ -229,9 +252,9 @@ fn exact_scan<D: Distance>(
     graph: &StoredGraph<'_>,
     query: &[u8],
     allowed: &RoaringBitmap,
-    excluded: &RoaringBitmap,
     k: usize,
 ) -> Result<Vec<Scored>> {
+    let view = graph.view;
     let mut best: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
     for (i, id) in allowed.iter().enumerate() {
         if i % 1024 == 1023
@@ -241,16 +264,17 @@ fn exact_scan<D: Distance>(
         {
             return Err(Error::Cancelled);
         }
-        if excluded.contains(id) {
+        if view.excluded.contains(id) {
             continue;
         }
-        let Some(record) = graph.record(id)? else {
+        // Only items in the graph (built) are answers.
+        if view.links(graph.s, graph.txn, id)?.is_none() {
+            continue;
+        }
+        let Some(vector) = graph.vector(id)? else {
             continue;
         };
-        if record.links.is_none() {
-            continue; // added but not built yet
-        }
-        let d = Dist(D::distance(query, record.vector));
+        let d = Dist(D::distance(query, vector));
         if best.len() < k {
             best.push((d, id));
         } else if best.peek().is_some_and(|&(worst, _)| d < worst) {
@@ -265,8 +289,10 @@ impl Database {
     /// Checks that `index` can be searched and returns what is stored about it.
     pub fn open_reader(&self, index: u16) -> Result<IndexInfo> {
         let s = &*self.shared;
-        self.read(|txn| snapshot(s, txn, index))?;
-        self.info(index)?.ok_or(Error::IndexNotFound(index))
+        self.read(|txn| {
+            let view = searchable(s, txn, index)?;
+            Ok(IndexInfo::new(index, &view.header))
+        })
     }
 
     /// The `k` nearest live, built items to `query`, nearest first.
@@ -279,12 +305,12 @@ impl Database {
         let ef = options.validate()?;
         let s = &*self.shared;
         self.read(|txn| {
-            let snap = snapshot(s, txn, index)?;
-            check_query(query, snap.header.dimensions as usize)?;
-            with_metric!(snap.header.metric, D => {
+            let view = searchable(s, txn, index)?;
+            check_query(query, view.header.dimensions as usize)?;
+            with_metric!(view.header.metric, D => {
                 let mut stored = Vec::new();
                 D::encode(query, &mut stored);
-                search_in::<D>(s, txn, index, &snap, &stored, options, ef)
+                search_in::<D>(s, txn, &view, &stored, options, ef)
             })
         })
     }
@@ -299,16 +325,14 @@ impl Database {
         let ef = options.validate()?;
         let s = &*self.shared;
         self.read(|txn| {
-            let snap = snapshot(s, txn, index)?;
-            let stored_len = snap.header.metric.stored_len(snap.header.dimensions as usize);
-            let deleted = load_set(s, txn, index, keys::META_DELETED)?;
-            let record = match s.nodes.get(txn, &keys::node(index, id))? {
-                Some(bytes) if !deleted.contains(id) => split_record(bytes, stored_len, id)?,
+            let view = searchable(s, txn, index)?;
+            let vector = match view.vector(s, txn, id)? {
+                Some(vector) if !view.deleted.contains(id) => vector,
                 _ => {
                     return Err(Error::InvalidArgument(format!("item {id} is not in index {index}")))
                 }
             };
-            with_metric!(snap.header.metric, D => search_in::<D>(s, txn, index, &snap, record.vector, options, ef))
+            with_metric!(view.header.metric, D => search_in::<D>(s, txn, &view, vector, options, ef))
         })
     }
 
@@ -344,13 +368,13 @@ impl Database {
             .zip(queries.par_chunks(per_chunk * dimensions))
             .try_for_each(|((ids, distances), queries)| {
                 self.read(|txn| {
-                    let snap = snapshot(s, txn, index)?;
-                    check_dimensions(snap.header.dimensions as usize, dimensions)?;
-                    with_metric!(snap.header.metric, D => {
+                    let view = searchable(s, txn, index)?;
+                    check_dimensions(view.header.dimensions as usize, dimensions)?;
+                    with_metric!(view.header.metric, D => {
                         let mut stored = Vec::new();
                         for (row, query) in queries.chunks_exact(dimensions).enumerate() {
                             D::encode(query, &mut stored);
-                            let found = search_in::<D>(s, txn, index, &snap, &stored, options, ef)?;
+                            let found = search_in::<D>(s, txn, &view, &stored, options, ef)?;
                             for (j, neighbor) in found.into_iter().enumerate() {
                                 ids[row * k + j] = neighbor.id;
                                 distances[row * k + j] = neighbor.distance;

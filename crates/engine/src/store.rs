@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use heed::types::Bytes;
-use heed::{CommitOrAbort, EnvFlags, EnvOpenOptions, RoTxn, RwTxn, WithoutTls};
+use heed::{CommitOrAbort, EnvFlags, EnvOpenOptions, PutFlags, RoTxn, RwTxn, WithoutTls};
 
 use crate::error::{Error, Result};
 
@@ -37,7 +37,10 @@ pub(crate) struct Shared {
     pub(crate) env: Env,
     pub(crate) meta: Db,
     pub(crate) nodes: Db,
+    pub(crate) links: Db,
     pub(crate) upper: Db,
+    /// Searches' per-commit tables (see `view.rs`); emptied when the map moves.
+    pub(crate) views: crate::view::Views,
     /// Every transaction of this process is opened under the read side; resizing the map takes
     /// the write side, which LMDB requires to happen with no transaction active in the process.
     gate: RwLock<()>,
@@ -201,6 +204,8 @@ impl Database {
         if size != 0 && size <= shared.env.info().map_size {
             return Ok(()); // another thread grew it meanwhile
         }
+        // The views hold pointers into the map, which may move.
+        shared.views.clear();
         // SAFETY: LMDB allows changing the map size when no transaction is active in this
         // process. Every transaction is opened while holding the gate's read side (`read` and
         // `write` above are the only places that open them), and we hold its write side.
@@ -219,7 +224,7 @@ fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
         let mut builder = EnvOpenOptions::new().read_txn_without_tls();
         builder
             .map_size(map_size)
-            .max_dbs(4)
+            .max_dbs(8)
             .max_readers(MAX_READERS);
         let mut flags = EnvFlags::NO_READ_AHEAD | extra;
         if options.read_only {
@@ -248,21 +253,20 @@ fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
         Err(e) => return Err(io_error(path, e)),
     };
 
-    let (meta, nodes, upper) = if options.read_only {
+    let (meta, nodes, links, upper) = if options.read_only {
         let txn = env.read_txn()?;
         let opened = env.open_databases_and_commit(txn, |opener, txn| -> Result<_> {
-            let get = |name: &str| {
-                opener
-                    .open_database::<Bytes, Bytes>(txn, Some(name))?
-                    .ok_or_else(|| {
-                        Error::Io(format!("{} holds no hannoy database", path.display()))
-                    })
-            };
-            Ok(CommitOrAbort::<_, ()>::Commit((
-                get("meta")?,
-                get("nodes")?,
-                get("upper")?,
-            )))
+            let get = |name: &str| opener.open_database::<Bytes, Bytes>(txn, Some(name));
+            let missing = || Error::Io(format!("{} holds no hannoy database", path.display()));
+            let meta = get("meta")?.ok_or_else(missing)?;
+            let nodes = get("nodes")?.ok_or_else(missing)?;
+            let upper = get("upper")?.ok_or_else(missing)?;
+            // Format 1 kept the links inside `nodes`; it has no `links` database.
+            let links = get("links")?.ok_or(Error::Version {
+                found: 1,
+                supported: crate::header::FORMAT_VERSION,
+            })?;
+            Ok(CommitOrAbort::<_, ()>::Commit((meta, nodes, links, upper)))
         })?;
         opened
             .commit()
@@ -272,8 +276,9 @@ fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
         let created = env.create_databases_and_commit(txn, |opener, txn| -> Result<_> {
             let meta = opener.create_database::<Bytes, Bytes>(txn, Some("meta"))?;
             let nodes = opener.create_database::<Bytes, Bytes>(txn, Some("nodes"))?;
+            let links = opener.create_database::<Bytes, Bytes>(txn, Some("links"))?;
             let upper = opener.create_database::<Bytes, Bytes>(txn, Some("upper"))?;
-            Ok(CommitOrAbort::<_, ()>::Commit((meta, nodes, upper)))
+            Ok(CommitOrAbort::<_, ()>::Commit((meta, nodes, links, upper)))
         })?;
         created
             .commit()
@@ -283,7 +288,9 @@ fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
         env,
         meta,
         nodes,
+        links,
         upper,
+        views: Default::default(),
         gate: RwLock::new(()),
         writable: !options.read_only,
     })
@@ -293,5 +300,32 @@ fn io_error(path: &Path, error: heed::Error) -> Error {
     match error {
         heed::Error::Io(e) => Error::Io(format!("cannot open {}: {e}", path.display())),
         other => other.into(),
+    }
+}
+
+/// Writes keys into one database, with `MDB_APPEND` while each key sorts after every key already
+/// there (new items with growing ids, a first build): LMDB then fills pages completely instead of
+/// splitting them in half. Other keys take a normal put.
+pub(crate) struct Appender {
+    db: Db,
+    last: Option<Vec<u8>>,
+}
+
+impl Appender {
+    pub(crate) fn new(db: Db, txn: &RwTxn<'_>) -> Result<Appender> {
+        let last = db.last(txn)?.map(|(key, _)| key.to_vec());
+        Ok(Appender { db, last })
+    }
+
+    pub(crate) fn put(&mut self, txn: &mut RwTxn<'_>, key: &[u8], value: &[u8]) -> Result<()> {
+        if self.last.as_deref().is_none_or(|last| key > last) {
+            self.db.put_with_flags(txn, PutFlags::APPEND, key, value)?;
+            let last = self.last.get_or_insert_with(Vec::new);
+            last.clear();
+            last.extend_from_slice(key);
+        } else {
+            self.db.put(txn, key, value)?;
+        }
+        Ok(())
     }
 }

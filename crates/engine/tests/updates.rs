@@ -464,3 +464,41 @@ fn the_map_grows_by_itself() {
         42
     );
 }
+
+#[test]
+fn repeated_ids_in_a_batch_and_re_adds_of_built_items() {
+    let (_dir, db) = temp_db();
+    let metric = MetricKind::Euclidean;
+    // In one batch, the last vector of a repeated id wins, and the id counts once.
+    db.add_items(
+        0,
+        2,
+        metric,
+        &[7, 3, 7, 9],
+        &[1.0, 1.0, 3.0, 3.0, 2.0, 2.0, 9.0, 9.0],
+    )
+    .unwrap();
+    assert_eq!(db.count(0).unwrap(), 3);
+    assert_eq!(db.get_vector(0, 7).unwrap(), Some(vec![2.0, 2.0]));
+    build(&db, 0);
+    let first = db.search(0, &[2.0, 2.0], &SearchOptions::new(1)).unwrap();
+    assert_eq!(first[0].id, 7);
+    assert_eq!(first[0].distance, 0.0);
+
+    // Re-adding a built item moves it at the next build, and never duplicates it.
+    db.add_items(0, 2, metric, &[7], &[8.5, 8.5]).unwrap();
+    assert_eq!(db.count(0).unwrap(), 3);
+    build(&db, 0);
+    let near = db.search(0, &[8.5, 8.5], &SearchOptions::new(3)).unwrap();
+    assert_eq!(near.iter().map(|n| n.id).collect::<Vec<_>>(), vec![7, 9, 3]);
+    assert_eq!(near[0].distance, 0.0);
+
+    // Re-add then delete before building: gone for good, the others intact.
+    db.add_items(0, 2, metric, &[3], &[0.0, 0.0]).unwrap();
+    assert_eq!(db.delete_items(0, &[3]).unwrap(), 1);
+    assert_eq!(db.count(0).unwrap(), 2);
+    build(&db, 0);
+    let all = db.search(0, &[0.0, 0.0], &SearchOptions::new(10)).unwrap();
+    assert_eq!(all.iter().map(|n| n.id).collect::<Vec<_>>(), vec![7, 9]);
+    assert_eq!(db.get_vector(0, 3).unwrap(), None);
+}

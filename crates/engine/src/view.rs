@@ -1,0 +1,189 @@
+//! What searches of one committed state need, worked out once per commit and shared by every
+//! search of that state: the header, the ids not to return, and tables of pointers into the
+//! memory map for vectors and links, filled as nodes are first visited. A table slot saves the
+//! B-tree lookup that a visit would otherwise pay on every search.
+//!
+//! Pointers into the map stay valid while a read transaction of the same commit is open (LMDB
+//! does not reuse the pages of a state a reader can see) and while the map does not move (the
+//! store empties every view before it resizes the map, with no transaction open).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, Result};
+use crate::header::Header;
+use crate::items::{load_header, load_set, node_range};
+use crate::keys;
+use crate::links::check_vector;
+use crate::store::{Db, ReadTxn, Shared};
+
+/// Slot states: not looked up yet, or looked up and absent; any other value is a pointer
+/// (high 48 bits) and a length (low 16 bits).
+const UNKNOWN: u64 = 0;
+const ABSENT: u64 = u64::MAX;
+
+/// A table of lookups, one slot per item id (ids are dense in practice; an index whose largest id
+/// is far above its item count gets no table and looks every node up).
+struct Table {
+    slots: Box<[AtomicU64]>,
+}
+
+impl Table {
+    fn new(len: usize) -> Table {
+        Table {
+            slots: (0..len).map(|_| AtomicU64::new(UNKNOWN)).collect(),
+        }
+    }
+
+    /// The value of `id` in `db`, through the table.
+    fn get<'t>(
+        &self,
+        db: &Db,
+        txn: &'t ReadTxn<'_>,
+        index: u16,
+        id: u32,
+    ) -> Result<Option<&'t [u8]>> {
+        let Some(slot) = self.slots.get(id as usize) else {
+            return Ok(db.get(txn, &keys::node(index, id))?);
+        };
+        match slot.load(Ordering::Relaxed) {
+            UNKNOWN => {}
+            ABSENT => return Ok(None),
+            packed => {
+                let (ptr, len) = (
+                    (packed >> 16) as usize as *const u8,
+                    (packed & 0xffff) as usize,
+                );
+                // SAFETY: `packed` was stored below from a slice that LMDB returned for this
+                // same commit (a view is used only with transactions of its commit, see
+                // `Views::get`), and the map has not moved since (views are dropped before a
+                // resize). The bytes stay mapped and unchanged while `txn` is open.
+                return Ok(Some(unsafe { std::slice::from_raw_parts(ptr, len) }));
+            }
+        }
+        let value = db.get(txn, &keys::node(index, id))?;
+        let packed = match value {
+            None => ABSENT,
+            Some(bytes) => {
+                let ptr = bytes.as_ptr() as usize as u64;
+                if ptr >> 48 != 0 || bytes.len() > 0xffff {
+                    return Ok(value); // does not fit a slot: look it up every time
+                }
+                (ptr << 16) | bytes.len() as u64
+            }
+        };
+        slot.store(packed, Ordering::Relaxed);
+        Ok(value)
+    }
+}
+
+/// One index as one commit sees it.
+pub(crate) struct View {
+    txn_id: usize,
+    pub(crate) index: u16,
+    pub(crate) header: Header,
+    /// Deleted items (not returned, not found by id).
+    pub(crate) deleted: RoaringBitmap,
+    /// Deleted, or added since the last build (not searchable yet).
+    pub(crate) excluded: RoaringBitmap,
+    pub(crate) stored_len: usize,
+    /// Slots in each table: ids below it can use the epoch visited set.
+    pub(crate) slots: usize,
+    vectors: Table,
+    links: Table,
+}
+
+impl View {
+    fn load(s: &Shared, txn: &ReadTxn<'_>, index: u16) -> Result<View> {
+        let header = load_header(s, txn, index)?.ok_or(Error::IndexNotFound(index))?;
+        let deleted = load_set(s, txn, index, keys::META_DELETED)?;
+        let mut excluded = load_set(s, txn, index, keys::META_UPDATED)?;
+        excluded |= &deleted;
+        let (start, end) = node_range(index);
+        let range = (
+            std::ops::Bound::Included(&start[..]),
+            std::ops::Bound::Excluded(&end[..]),
+        );
+        let max_id = match s.nodes.rev_range(txn, &range)?.next() {
+            Some(entry) => keys::id_of(entry?.0),
+            None => None,
+        };
+        let slots = match max_id {
+            Some(max) if (max as u64) < 4 * header.items + 65_536 => max as usize + 1,
+            _ => 0,
+        };
+        Ok(View {
+            txn_id: txn.id(),
+            index,
+            stored_len: header.metric.stored_len(header.dimensions as usize),
+            header,
+            deleted,
+            excluded,
+            slots,
+            vectors: Table::new(slots),
+            links: Table::new(slots),
+        })
+    }
+
+    /// The stored vector of `id`, if it has one.
+    pub(crate) fn vector<'t>(
+        &self,
+        s: &Shared,
+        txn: &'t ReadTxn<'_>,
+        id: u32,
+    ) -> Result<Option<&'t [u8]>> {
+        debug_assert_eq!(txn.id(), self.txn_id);
+        match self.vectors.get(&s.nodes, txn, self.index, id)? {
+            Some(bytes) => check_vector(bytes, self.stored_len, id).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The level-0 links of `id`, present while it is in the graph.
+    pub(crate) fn links<'t>(
+        &self,
+        s: &Shared,
+        txn: &'t ReadTxn<'_>,
+        id: u32,
+    ) -> Result<Option<&'t [u8]>> {
+        debug_assert_eq!(txn.id(), self.txn_id);
+        self.links.get(&s.links, txn, self.index, id)
+    }
+}
+
+/// The latest view of each index that searches asked for.
+#[derive(Default)]
+pub(crate) struct Views {
+    latest: Mutex<Vec<Arc<View>>>,
+}
+
+impl Views {
+    /// The view of `index` for the commit `txn` reads, made on first use.
+    pub(crate) fn get(&self, s: &Shared, txn: &ReadTxn<'_>, index: u16) -> Result<Arc<View>> {
+        let id = txn.id();
+        {
+            let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(view) = latest.iter().find(|v| v.index == index && v.txn_id == id) {
+                return Ok(view.clone());
+            }
+        }
+        let view = Arc::new(View::load(s, txn, index)?);
+        let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        match latest.iter_mut().find(|v| v.index == index) {
+            // Keep the newer of two commits when readers of both race here.
+            Some(slot) if slot.txn_id <= id => *slot = view.clone(),
+            Some(_) => {}
+            None => latest.push(view.clone()),
+        }
+        Ok(view)
+    }
+
+    pub(crate) fn clear(&self) {
+        self.latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
