@@ -252,6 +252,12 @@ describe('filter', () => {
     expectNearestFirst(hits)
   })
 
+  it('repeated ids in a filter count once', async () => {
+    const query = row(queries, 0, d)
+    const hits = await reader.search(query, { k: 10, filter: [17, 5, 17, 5, 5] })
+    expect(hits.map((h) => h.id).sort((a, b) => a - b)).toEqual([5, 17])
+  })
+
   it('an empty filter returns nothing', async () => {
     expect(await reader.search(row(queries, 0, d), { k: 10, filter: [] })).toEqual([])
   })

@@ -8,6 +8,12 @@ use napi::bindgen_prelude::*;
 use crate::errors::{Failure, Outcome};
 
 /// Floats from a `Float32Array` (read in place, no copy) or a `number[]`.
+/// Typed arrays of up to this many elements (64 KiB) are copied on the main thread instead of
+/// being read in place: a worker thread that drops a napi typed array hands its release back to
+/// the main thread through a threadsafe function, one more wake-up of the event loop per call,
+/// which costs more than copying a query vector or a small id list.
+const COPY_MAX: usize = 16 * 1024;
+
 pub enum Floats {
     Typed(Float32Array),
     Owned(Vec<f32>),
@@ -101,6 +107,9 @@ pub fn floats(value: &Unknown<'_>, what: &str) -> Outcome<Floats> {
         // SAFETY: checked above to be a Float32Array of the current call's scope.
         let array = unsafe { Float32Array::from_napi_value(value.env(), value.raw()) }
             .map_err(|e| Failure::invalid(format!("{what}: {e}")))?;
+        if array.len() <= COPY_MAX {
+            return Ok(Floats::Owned(array.to_vec()));
+        }
         return Ok(Floats::Typed(array));
     }
     if value.is_typedarray().unwrap_or(false) {
@@ -127,6 +136,9 @@ pub fn ids(value: &Unknown<'_>, what: &str) -> Outcome<Ids> {
         // SAFETY: checked above to be a Uint32Array of the current call's scope.
         let array = unsafe { Uint32Array::from_napi_value(value.env(), value.raw()) }
             .map_err(|e| Failure::invalid(format!("{what}: {e}")))?;
+        if array.len() <= COPY_MAX {
+            return Ok(Ids::Owned(array.to_vec()));
+        }
         return Ok(Ids::Typed(array));
     }
     if value.is_typedarray().unwrap_or(false) {

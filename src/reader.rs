@@ -54,13 +54,13 @@ impl Query {
         let bitmap = self.filter.map(|ids| {
             let mut sorted: Vec<u32> = ids.to_vec();
             sorted.sort_unstable();
+            sorted.dedup();
             RoaringBitmap::from_sorted_iter(sorted).unwrap_or_default()
         });
         let options = SearchOptions {
-            k: self.k,
             ef: self.ef,
             filter: bitmap.as_ref(),
-            cancel: None,
+            ..SearchOptions::new(self.k)
         };
         Ok(f(&options)?)
     }

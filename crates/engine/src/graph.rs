@@ -100,6 +100,32 @@ impl Ord for Dist {
     }
 }
 
+/// Hints the CPU to load the first cache lines of `bytes` (a vector about to be scored).
+#[inline(always)]
+pub(crate) fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let p = bytes.as_ptr() as *const i8;
+        // SAFETY: prefetching is a hint that never faults, whatever the address; SSE is part
+        // of the x86-64 baseline. Lines past the end of `bytes` are never read by this code.
+        unsafe {
+            _mm_prefetch(p, _MM_HINT_T0);
+            if bytes.len() > 64 {
+                _mm_prefetch(p.add(64), _MM_HINT_T0);
+            }
+            if bytes.len() > 128 {
+                _mm_prefetch(p.add(128), _MM_HINT_T0);
+            }
+            if bytes.len() > 192 {
+                _mm_prefetch(p.add(192), _MM_HINT_T0);
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
 /// A scored node: (distance to the query, node).
 pub(crate) type Scored = (Dist, u32);
 
@@ -129,6 +155,7 @@ pub(crate) fn search_level<D: Distance, G: Graph, V: Visited>(
             }
         }
     }
+    let mut pending: Vec<(u32, &[u8])> = Vec::with_capacity(64);
     while let Some(Reverse((dist, node))) = candidates.pop() {
         if results.len() >= ef {
             if let Some(&(worst, _)) = results.peek() {
@@ -138,13 +165,19 @@ pub(crate) fn search_level<D: Distance, G: Graph, V: Visited>(
             }
         }
         graph.neighbors(node, level, scratch)?;
+        // First find the new neighbours and ask the CPU to fetch their vectors, then score them:
+        // the vectors sit on scattered pages, and the loads overlap instead of stalling in turn.
+        pending.clear();
         for &next in scratch.iter() {
             if !visited.insert(next) {
                 continue;
             }
-            let Some(vector) = graph.vector(next)? else {
-                continue;
-            };
+            if let Some(vector) = graph.vector(next)? {
+                prefetch(vector);
+                pending.push((next, vector));
+            }
+        }
+        for &(next, vector) in &pending {
             let d = Dist(D::distance(query, vector));
             let full = results.len() >= ef;
             if full && results.peek().is_some_and(|&(worst, _)| d >= worst) {

@@ -34,6 +34,9 @@ pub struct SearchOptions<'a> {
     pub filter: Option<&'a RoaringBitmap>,
     /// Checked while walking: a set flag stops the search with `Error::Cancelled`.
     pub cancel: Option<&'a AtomicBool>,
+    /// A filter of at most this many ids is scanned exactly instead of walking the graph
+    /// (default [`EXACT_SCAN_MAX`]; 0 always walks).
+    pub exact_scan_max: Option<u64>,
 }
 
 impl SearchOptions<'_> {
@@ -43,6 +46,7 @@ impl SearchOptions<'_> {
             ef: None,
             filter: None,
             cancel: None,
+            exact_scan_max: None,
         }
     }
 
@@ -187,7 +191,7 @@ fn search_in<D: Distance>(
     };
 
     if let Some(filter) = options.filter {
-        if filter.len() <= EXACT_SCAN_MAX {
+        if filter.len() <= options.exact_scan_max.unwrap_or(EXACT_SCAN_MAX) {
             return exact_scan::<D>(&graph, query, filter, options.k).map(finish);
         }
     }

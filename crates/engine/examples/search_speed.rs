@@ -1,0 +1,73 @@
+//! Engine-only search speed: one thread, no Node, for profiling.
+//!
+//! `cargo run --release --example search_speed -- <base.f32> <queries.f32> [db dir]` with the
+//! benchmark's matrix files (u32 rows, u32 columns, then f32 row-major). Builds the index in the
+//! directory (kept when given, so later runs only search) and prints µs per query at several ef.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use hannoy_engine::{BuildOptions, Control, Database, MetricKind, OpenOptions, SearchOptions};
+
+fn read_matrix(path: &str) -> (usize, usize, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let word = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
+    let (rows, cols) = (word(0), word(4));
+    let data = bytes[8..8 + rows * cols * 4]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    (rows, cols, data)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (base, queries) = (&args[0], &args[1]);
+    let scratch = hannoy_engine::scratch::ScratchDir::new("hannoy-search-speed").unwrap();
+    let dir = args
+        .get(2)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| scratch.path().into());
+    let db = Database::open(&dir, &OpenOptions::default()).unwrap();
+    let (rows, dims, data) = read_matrix(base);
+    if db.count(0).unwrap() != rows as u64 {
+        let ids: Vec<u32> = (0..rows as u32).collect();
+        db.add_items(0, dims, MetricKind::Cosine, &ids, &data)
+            .unwrap();
+        let cancel = AtomicBool::new(false);
+        let progress = |_| {};
+        let stats = db
+            .build(
+                0,
+                &BuildOptions::default(),
+                &Control {
+                    progress: &progress,
+                    cancel: &cancel,
+                },
+            )
+            .unwrap();
+        eprintln!("built {rows} × {dims} in {:.2} s", stats.seconds);
+    }
+    let (nq, _, queries) = read_matrix(queries);
+    let reps: usize = std::env::var("REPS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    for ef in [10, 40, 80, 160] {
+        let options = SearchOptions {
+            ef: Some(ef),
+            ..SearchOptions::new(10)
+        };
+        for q in queries.chunks_exact(dims) {
+            db.search(0, q, &options).unwrap(); // warm
+        }
+        let start = Instant::now();
+        for _ in 0..reps {
+            for q in queries.chunks_exact(dims) {
+                std::hint::black_box(db.search(0, q, &options).unwrap());
+            }
+        }
+        let us = start.elapsed().as_secs_f64() * 1e6 / (reps * nq) as f64;
+        println!("ef {ef:>3}: {us:.1} µs per query");
+    }
+}
