@@ -49,6 +49,14 @@ fn main() {
         eprintln!("built {rows} × {dims} in {:.2} s", stats.seconds);
     }
     let (nq, _, queries) = read_matrix(queries);
+    // Optional exact top-10 ids (the benchmark's ground-truth file: u32 rows, u32 columns, ids).
+    let truth: Option<Vec<u32>> = std::env::var("TRUTH").ok().map(|path| {
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        bytes[8..]
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    });
     let reps: usize = std::env::var("REPS")
         .ok()
         .and_then(|r| r.parse().ok())
@@ -68,6 +76,15 @@ fn main() {
             }
         }
         let us = start.elapsed().as_secs_f64() * 1e6 / (reps * nq) as f64;
-        println!("ef {ef:>3}: {us:.1} µs per query");
+        let recall = truth.as_ref().map_or(String::new(), |truth| {
+            let mut hits = 0;
+            for (i, q) in queries.chunks_exact(dims).enumerate() {
+                let found = db.search(0, q, &options).unwrap();
+                let want = &truth[i * 10..i * 10 + 10];
+                hits += found.iter().filter(|n| want.contains(&n.id)).count();
+            }
+            format!(", recall@10 {:.4}", hits as f64 / (10 * nq) as f64)
+        });
+        println!("ef {ef:>3}: {us:.1} µs per query{recall}");
     }
 }

@@ -23,32 +23,42 @@ pub(crate) trait Visited {
     fn insert(&mut self, node: u32) -> bool;
 }
 
-/// A visited set over dense positions `0..n`, cleared in O(1) by bumping an epoch.
+/// A visited set over dense positions `0..n`: one bit per node (100,000 nodes take 12.5 KB, which
+/// stays in the CPU's first-level cache), cleared by zeroing only the words a search touched.
 #[derive(Default)]
-pub(crate) struct EpochSet {
-    marks: Vec<u32>,
-    epoch: u32,
+pub(crate) struct Marks {
+    words: Vec<u64>,
+    touched: Vec<u32>,
 }
 
-impl EpochSet {
+impl Marks {
+    /// Empties the set and makes room for nodes `0..n`.
     pub(crate) fn reset(&mut self, n: usize) {
-        if self.marks.len() < n {
-            self.marks.resize(n, 0);
+        if self.touched.len() > self.words.len() / 8 {
+            self.words.fill(0);
+        } else {
+            for &node in &self.touched {
+                if let Some(word) = self.words.get_mut(node as usize >> 6) {
+                    *word = 0;
+                }
+            }
         }
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == 0 {
-            self.marks.iter_mut().for_each(|m| *m = 0);
-            self.epoch = 1;
+        self.touched.clear();
+        let needed = n.div_ceil(64);
+        if self.words.len() < needed {
+            self.words.resize(needed, 0);
         }
     }
 }
 
-impl Visited for EpochSet {
+impl Visited for Marks {
     #[inline]
     fn insert(&mut self, node: u32) -> bool {
-        match self.marks.get_mut(node as usize) {
-            Some(mark) if *mark != self.epoch => {
-                *mark = self.epoch;
+        let bit = 1u64 << (node & 63);
+        match self.words.get_mut(node as usize >> 6) {
+            Some(word) if *word & bit == 0 => {
+                *word |= bit;
+                self.touched.push(node);
                 true
             }
             _ => false,

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
-use crate::graph::{search_level, Dist, EpochSet, Graph, IdSet, Scored, Visited};
+use crate::graph::{search_level, Dist, Graph, IdSet, Marks, Scored, Visited};
 use crate::items::{check_dimensions, IndexInfo};
 use crate::keys;
 use crate::links;
@@ -135,12 +135,12 @@ fn check_query(query: &[f32], dimensions: usize) -> Result<()> {
 
 thread_local! {
     /// Each thread's visited marks over item ids, reused by its searches.
-    static MARKS: RefCell<EpochSet> = RefCell::new(EpochSet::default());
+    static MARKS: RefCell<Marks> = RefCell::new(Marks::default());
 }
 
 /// The visited set of one search: epoch marks when ids are dense, a hash set otherwise.
 enum Seen<'a> {
-    Marks(&'a mut EpochSet, usize),
+    Marks(&'a mut Marks, usize),
     Set(IdSet),
 }
 

@@ -24,28 +24,36 @@ use crate::store::{Db, ReadTxn, Shared};
 const UNKNOWN: u64 = 0;
 const ABSENT: u64 = u64::MAX;
 
-/// A table of lookups, one slot per item id (ids are dense in practice; an index whose largest id
-/// is far above its item count gets no table and looks every node up).
+/// Which value of an item a slot holds.
+const VECTOR: usize = 0;
+const LINKS: usize = 1;
+
+/// A table of lookups, one pair of slots (vector, links) per item id side by side, so one cache
+/// line serves both. Ids are dense in practice; an index whose largest id is far above its item
+/// count gets no table and looks every node up.
 struct Table {
-    slots: Box<[AtomicU64]>,
+    slots: Box<[[AtomicU64; 2]]>,
 }
 
 impl Table {
     fn new(len: usize) -> Table {
         Table {
-            slots: (0..len).map(|_| AtomicU64::new(UNKNOWN)).collect(),
+            slots: (0..len)
+                .map(|_| [AtomicU64::new(UNKNOWN), AtomicU64::new(UNKNOWN)])
+                .collect(),
         }
     }
 
-    /// The value of `id` in `db`, through the table.
+    /// The `which` value of `id` in `db`, through the table.
     fn get<'t>(
         &self,
+        which: usize,
         db: &Db,
         txn: &'t ReadTxn<'_>,
         index: u16,
         id: u32,
     ) -> Result<Option<&'t [u8]>> {
-        let Some(slot) = self.slots.get(id as usize) else {
+        let Some(slot) = self.slots.get(id as usize).map(|pair| &pair[which]) else {
             return Ok(db.get(txn, &keys::node(index, id))?);
         };
         match slot.load(Ordering::Relaxed) {
@@ -91,8 +99,7 @@ pub(crate) struct View {
     pub(crate) stored_len: usize,
     /// Slots in each table: ids below it can use the epoch visited set.
     pub(crate) slots: usize,
-    vectors: Table,
-    links: Table,
+    table: Table,
 }
 
 impl View {
@@ -122,8 +129,7 @@ impl View {
             deleted,
             excluded,
             slots,
-            vectors: Table::new(slots),
-            links: Table::new(slots),
+            table: Table::new(slots),
         })
     }
 
@@ -135,7 +141,7 @@ impl View {
         id: u32,
     ) -> Result<Option<&'t [u8]>> {
         debug_assert_eq!(txn.id(), self.txn_id);
-        match self.vectors.get(&s.nodes, txn, self.index, id)? {
+        match self.table.get(VECTOR, &s.nodes, txn, self.index, id)? {
             Some(bytes) => check_vector(bytes, self.stored_len, id).map(Some),
             None => Ok(None),
         }
@@ -149,7 +155,7 @@ impl View {
         id: u32,
     ) -> Result<Option<&'t [u8]>> {
         debug_assert_eq!(txn.id(), self.txn_id);
-        self.links.get(&s.links, txn, self.index, id)
+        self.table.get(LINKS, &s.links, txn, self.index, id)
     }
 }
 
