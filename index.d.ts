@@ -66,7 +66,8 @@ export declare class Reader {
   /**
    * The `k` (default 10) nearest items to `query`, nearest first. `ef` (default
    * max(k, 64)) trades speed for recall. With `filter`, only those ids are returned; a
-   * filter of at most 4,096 ids is answered exactly by scanning them. Aborting `signal`
+   * small filter (up to √(20 · ef · items) ids, 11,300 at 100,000 items and ef 64) is
+   * answered exactly by scanning its ids. Aborting `signal`
    * rejects with an AbortError.
    */
   search(query: Float32Array | number[], options?: { k?: number; ef?: number; filter?: Uint32Array | number[]; signal?: AbortSignal }): Promise<Array<SearchResult>>

@@ -81,11 +81,11 @@ fn to_results(_: &Env, found: Vec<Neighbor>) -> Result<Vec<SearchResult>> {
         .collect())
 }
 
-/// Reads one index. Every call sees the latest committed state; readers in other threads and
-/// processes never wait for a writer.
 /// Turns a stored vector into what `getVector` resolves with.
 type VectorConvert = fn(&Env, Option<Vec<f32>>) -> Result<Option<Float32Array>>;
 
+/// Reads one index. Every call sees the latest committed state; readers in other threads and
+/// processes never wait for a writer.
 #[napi]
 pub struct Reader {
     state: Arc<DbState>,
@@ -125,7 +125,8 @@ impl Reader {
 
     /// The `k` (default 10) nearest items to `query`, nearest first. `ef` (default
     /// max(k, 64)) trades speed for recall. With `filter`, only those ids are returned; a
-    /// filter of at most 4,096 ids is answered exactly by scanning them. Aborting `signal`
+    /// small filter (up to √(20 · ef · items) ids, 11,300 at 100,000 items and ef 64) is
+    /// answered exactly by scanning its ids. Aborting `signal`
     /// rejects with an AbortError.
     #[napi(
         ts_args_type = "query: Float32Array | number[], options?: { k?: number; ef?: number; filter?: Uint32Array | number[]; signal?: AbortSignal }",

@@ -23,7 +23,7 @@ pub use build::{BuildOptions, BuildStats, Control, Progress};
 pub use error::{Error, Result};
 pub use items::IndexInfo;
 pub use metric::MetricKind;
-pub use search::{BatchResult, Neighbor, SearchOptions, EXACT_SCAN_MAX};
+pub use search::{exact_scan_limit, BatchResult, Neighbor, SearchOptions, WALK_TO_SCAN};
 pub use store::{Database, OpenOptions, DEFAULT_MAP_SIZE};
 
 #[cfg(test)]
