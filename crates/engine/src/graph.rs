@@ -67,7 +67,7 @@ impl Visited for Marks {
 }
 
 /// A fast hasher for u32 ids (Fibonacci hashing); ids are not attacker-chosen keys of a
-/// long-lived table, only a search's visited set.
+/// long-lived table, only a search's visited set and a view's upper-level links.
 #[derive(Default)]
 pub(crate) struct IdHasher(u64);
 
@@ -82,6 +82,11 @@ impl Hasher for IdHasher {
     }
     fn write_u32(&mut self, n: u32) {
         self.0 = (n as u64 ^ 0x5555_5555).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    fn write_u64(&mut self, n: u64) {
+        // Fold the well-mixed high half down: tables index buckets by the low bits.
+        let x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 32);
     }
 }
 

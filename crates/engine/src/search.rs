@@ -11,7 +11,6 @@ use roaring::RoaringBitmap;
 use crate::error::{Error, Result};
 use crate::graph::{search_level, Dist, Graph, IdSet, Marks, Scored, Visited};
 use crate::items::{check_dimensions, IndexInfo};
-use crate::keys;
 use crate::links;
 use crate::metric::Distance;
 use crate::store::{Database, ReadTxn, Shared};
@@ -110,9 +109,7 @@ impl Graph for StoredGraph<'_> {
         let bytes = if level == 0 {
             self.view.links(self.s, self.txn, node)?
         } else {
-            self.s
-                .upper
-                .get(self.txn, &keys::upper(self.view.index, node, level))?
+            self.view.upper_links(self.txn, node, level)
         };
         match bytes {
             Some(bytes) => links::decode_into(bytes, node, out),

@@ -7,12 +7,15 @@
 //! does not reuse the pages of a state a reader can see) and while the map does not move (the
 //! store empties every view before it resizes the map, with no transaction open).
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
+use crate::graph::IdHasher;
 use crate::header::Header;
 use crate::items::{load_header, load_set, node_range};
 use crate::keys;
@@ -100,6 +103,12 @@ pub(crate) struct View {
     /// Slots in each table: ids below it can use the epoch visited set.
     pub(crate) slots: usize,
     table: Table,
+    /// The links of every node on every level above 0: (pointer into the map, length).
+    upper: HashMap<u64, (usize, usize), BuildHasherDefault<IdHasher>>,
+}
+
+fn upper_key(id: u32, level: u8) -> u64 {
+    ((id as u64) << 8) | level as u64
 }
 
 impl View {
@@ -121,6 +130,17 @@ impl View {
             Some(max) if (max as u64) < 4 * header.items + 65_536 => max as usize + 1,
             _ => 0,
         };
+        // The upper levels hold about one node in m: read them all now, so searches descending
+        // them never look a key up in the B-tree.
+        let mut upper: HashMap<u64, (usize, usize), BuildHasherDefault<IdHasher>> =
+            HashMap::default();
+        for entry in s.upper.range(txn, &range)? {
+            let (key, value) = entry?;
+            let (Some(id), Some(level)) = (keys::id_of(key), keys::level_of(key)) else {
+                return Err(Error::Corrupt("short link key".into()));
+            };
+            upper.insert(upper_key(id, level), (value.as_ptr() as usize, value.len()));
+        }
         Ok(View {
             txn_id: txn.id(),
             index,
@@ -130,6 +150,7 @@ impl View {
             excluded,
             slots,
             table: Table::new(slots),
+            upper,
         })
     }
 
@@ -145,6 +166,21 @@ impl View {
             Some(bytes) => check_vector(bytes, self.stored_len, id).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The links of `id` on `level` (≥ 1), if it reaches that level.
+    pub(crate) fn upper_links<'t>(
+        &self,
+        txn: &'t ReadTxn<'_>,
+        id: u32,
+        level: u8,
+    ) -> Option<&'t [u8]> {
+        debug_assert_eq!(txn.id(), self.txn_id);
+        let &(ptr, len) = self.upper.get(&upper_key(id, level))?;
+        // SAFETY: the pointer and length come from a slice LMDB returned in `View::load` for
+        // this same commit, which `txn` reads (a view is only used with transactions of its
+        // commit), and the map has not moved since (views are dropped before a resize).
+        Some(unsafe { std::slice::from_raw_parts(ptr as *const u8, len) })
     }
 
     /// The level-0 links of `id`, present while it is in the graph.
