@@ -15,6 +15,10 @@ pub(crate) trait Graph {
     fn vector(&self, node: u32) -> Result<Option<&[u8]>>;
     /// Writes the neighbours of `node` on `level` into `out` (cleared first).
     fn neighbors(&self, node: u32, level: u8, out: &mut Vec<u32>) -> Result<()>;
+    /// Hints that `vector(node)` comes soon (a graph that looks vectors up can fetch the entry).
+    fn prefetch_entry(&self, _node: u32) {}
+    /// Hints that `neighbors(node, level)` comes soon.
+    fn prefetch_links(&self, _node: u32, _level: u8) {}
 }
 
 /// Remembers which nodes a search has seen.
@@ -170,6 +174,7 @@ pub(crate) fn search_level<D: Distance, G: Graph, V: Visited>(
             }
         }
     }
+    let mut fresh: Vec<u32> = Vec::with_capacity(64);
     let mut pending: Vec<(u32, &[u8])> = Vec::with_capacity(64);
     while let Some(Reverse((dist, node))) = candidates.pop() {
         if results.len() >= ef {
@@ -179,14 +184,23 @@ pub(crate) fn search_level<D: Distance, G: Graph, V: Visited>(
                 }
             }
         }
+        // The next candidate is likely the nearest one left: start loading its links.
+        if let Some(&Reverse((_, next))) = candidates.peek() {
+            graph.prefetch_links(next, level);
+        }
         graph.neighbors(node, level, scratch)?;
-        // First find the new neighbours and ask the CPU to fetch their vectors, then score them:
-        // the vectors sit on scattered pages, and the loads overlap instead of stalling in turn.
-        pending.clear();
+        // Three passes over the new neighbours, so their scattered memory loads overlap instead
+        // of stalling one after the other: find them (and start loading where their vectors
+        // are), find their vectors (and start loading those), then score them.
+        fresh.clear();
         for &next in scratch.iter() {
-            if !visited.insert(next) {
-                continue;
+            if visited.insert(next) {
+                graph.prefetch_entry(next);
+                fresh.push(next);
             }
+        }
+        pending.clear();
+        for &next in &fresh {
             if let Some(vector) = graph.vector(next)? {
                 prefetch(vector);
                 pending.push((next, vector));

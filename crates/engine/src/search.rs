@@ -101,6 +101,16 @@ impl Graph for StoredGraph<'_> {
         self.view.vector(self.s, self.txn, node)
     }
 
+    fn prefetch_entry(&self, node: u32) {
+        self.view.prefetch_entry(node);
+    }
+
+    fn prefetch_links(&self, node: u32, level: u8) {
+        if level == 0 {
+            self.view.prefetch_links(node);
+        }
+    }
+
     fn neighbors(&self, node: u32, level: u8, out: &mut Vec<u32>) -> Result<()> {
         if self.cancel.is_some_and(|c| c.load(AtomicOrdering::Relaxed)) {
             return Err(Error::Cancelled);

@@ -47,6 +47,31 @@ impl Table {
         }
     }
 
+    /// Starts loading the slots of `id` into the cache.
+    fn prefetch_slots(&self, id: u32) {
+        if let Some(pair) = self.slots.get(id as usize) {
+            // SAFETY: `pair` is a live element of the table; its bytes are plain atomics.
+            crate::graph::prefetch(unsafe {
+                std::slice::from_raw_parts(pair.as_ptr() as *const u8, 16)
+            });
+        }
+    }
+
+    /// Starts loading a known `which` value of `id`; does nothing for a slot not filled yet.
+    fn prefetch_value(&self, which: usize, id: u32) {
+        if let Some(pair) = self.slots.get(id as usize) {
+            let packed = pair[which].load(Ordering::Relaxed);
+            if packed != UNKNOWN && packed != ABSENT {
+                let (ptr, len) = (
+                    (packed >> 16) as usize as *const u8,
+                    (packed & 0xffff) as usize,
+                );
+                // SAFETY: as in `get`: a slice LMDB returned for this commit, still mapped.
+                crate::graph::prefetch(unsafe { std::slice::from_raw_parts(ptr, len) });
+            }
+        }
+    }
+
     /// The `which` value of `id` in `db`, through the table.
     fn get<'t>(
         &self,
@@ -181,6 +206,14 @@ impl View {
         // this same commit, which `txn` reads (a view is only used with transactions of its
         // commit), and the map has not moved since (views are dropped before a resize).
         Some(unsafe { std::slice::from_raw_parts(ptr as *const u8, len) })
+    }
+
+    pub(crate) fn prefetch_entry(&self, id: u32) {
+        self.table.prefetch_slots(id);
+    }
+
+    pub(crate) fn prefetch_links(&self, id: u32) {
+        self.table.prefetch_value(LINKS, id);
     }
 
     /// The level-0 links of `id`, present while it is in the graph.
