@@ -160,3 +160,45 @@ fn links_without_a_vector_are_corrupt() {
     );
     assert!(matches!(built, Err(Error::Corrupt(_))), "{built:?}");
 }
+
+#[test]
+fn format_1_directories_are_refused_and_left_alone() {
+    use heed::types::Bytes;
+    let dir = crate::scratch::ScratchDir::new("hannoy-test").unwrap();
+    {
+        // What format 1 wrote: no `links` database, headers of version 1.
+        // SAFETY: a fresh directory opened once, by this test only.
+        let env = unsafe {
+            heed::EnvOpenOptions::new()
+                .read_txn_without_tls()
+                .max_dbs(8)
+                .open(dir.path())
+        }
+        .unwrap();
+        let txn = env.write_txn().unwrap();
+        let mut header = crate::header::Header::new(4, MetricKind::Euclidean).encode();
+        header[4..6].copy_from_slice(&1u16.to_le_bytes());
+        let made = env
+            .create_databases_and_commit(txn, |opener, txn| -> Result<_, heed::Error> {
+                let meta = opener.create_database::<Bytes, Bytes>(txn, Some("meta"))?;
+                opener.create_database::<Bytes, Bytes>(txn, Some("nodes"))?;
+                opener.create_database::<Bytes, Bytes>(txn, Some("upper"))?;
+                meta.put(txn, &keys::meta(0, keys::META_HEADER), &header)?;
+                Ok(heed::CommitOrAbort::<_, ()>::Commit(()))
+            })
+            .unwrap();
+        assert!(made.commit().is_some());
+    }
+    for read_only in [false, true, false] {
+        let options = OpenOptions {
+            read_only,
+            ..OpenOptions::default()
+        };
+        let opened = Database::open(dir.path(), &options);
+        assert!(
+            matches!(opened, Err(Error::Version { found: 1, .. })),
+            "read_only {read_only}: {:?}",
+            opened.err()
+        );
+    }
+}

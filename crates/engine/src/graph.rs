@@ -162,8 +162,10 @@ pub(crate) fn search_level<D: Distance, G: Graph, V: Visited>(
     accept: &dyn Fn(u32) -> bool,
     scratch: &mut Vec<u32>,
 ) -> Result<Vec<Scored>> {
-    let mut candidates: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(ef * 4);
-    let mut results: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef + 1);
+    // Capacities are hints: a huge `ef` grows the heaps as they fill instead of up front.
+    let mut candidates: BinaryHeap<Reverse<Scored>> =
+        BinaryHeap::with_capacity(ef.saturating_mul(4).min(1 << 14));
+    let mut results: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef.min(1 << 12) + 1);
     for &entry in entries {
         visited.insert(entry.1);
         candidates.push(Reverse(entry));

@@ -133,25 +133,36 @@ fn parse(bytes: &[u8], out: &mut Vec<u32>) -> Option<()> {
         let cardinality = u16_at(bytes, headers + 4 * c + 2)? as usize + 1;
         let base = (high as u32) << 16;
         let is_run = run_bitset.is_some_and(|b| b[c / 8] & (1 << (c % 8)) != 0);
+        let before = out.len();
         if is_run {
             let runs = u16_at(bytes, at)? as usize;
             at += 2;
+            let mut next_free = 0u32; // runs must be sorted and apart
             for r in 0..runs {
                 let start = u16_at(bytes, at + 4 * r)? as u32;
                 let length = u16_at(bytes, at + 4 * r + 2)? as u32;
-                if start + length > 0xffff {
+                if start < next_free || start + length > 0xffff {
+                    return None;
+                }
+                // The header's cardinality bounds what a run may add (no runaway decoding).
+                if out.len() - before + length as usize + 1 > cardinality {
                     return None;
                 }
                 out.extend((start..=start + length).map(|v| base | v));
+                next_free = start + length + 2;
             }
             at += 4 * runs;
         } else if cardinality <= ARRAY_MAX {
             let values = bytes.get(at..at + 2 * cardinality)?;
-            out.extend(
-                values
-                    .chunks_exact(2)
-                    .map(|v| base | u16::from_le_bytes([v[0], v[1]]) as u32),
-            );
+            let mut previous: Option<u16> = None;
+            for v in values.chunks_exact(2) {
+                let v = u16::from_le_bytes([v[0], v[1]]);
+                if previous.is_some_and(|p| p >= v) {
+                    return None;
+                }
+                previous = Some(v);
+                out.push(base | v as u32);
+            }
             at += 2 * cardinality;
         } else {
             let words = bytes.get(at..at + 8192)?;
@@ -164,6 +175,9 @@ fn parse(bytes: &[u8], out: &mut Vec<u32>) -> Option<()> {
                 }
             }
             at += 8192;
+        }
+        if out.len() - before != cardinality {
+            return None;
         }
     }
     (at == bytes.len()).then_some(())
@@ -249,6 +263,32 @@ mod tests {
             bytes.push(0);
             assert!(decode(&bytes, 1).is_err(), "{ids:?} with a trailing byte");
         }
+    }
+
+    #[test]
+    fn malformed_containers_are_errors() {
+        // One run container claiming 1 value whose runs cover 65,536: refused, not expanded.
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&(COOKIE_RUNS as u32).to_le_bytes()); // one container
+        bytes.push(1); // it is a run container
+        bytes.extend_from_slice(&[0, 0, 0, 0]); // key 0, cardinality 1
+        bytes.extend_from_slice(&1u16.to_le_bytes()); // one run
+        bytes.extend_from_slice(&[0, 0, 0xff, 0xff]); // 0 ..= 65535
+        assert!(decode(&bytes, 1).is_err());
+        // Overlapping runs.
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&(COOKIE_RUNS as u32).to_le_bytes());
+        bytes.push(1);
+        bytes.extend_from_slice(&[0, 0, 5, 0]); // cardinality 6
+        bytes.extend_from_slice(&2u16.to_le_bytes());
+        bytes.extend_from_slice(&[0, 0, 2, 0, 1, 0, 2, 0]); // 0..=2 then 1..=3
+        assert!(decode(&bytes, 1).is_err());
+        // An array container out of order.
+        let mut bytes = Vec::new();
+        encode(&[1, 2], &mut bytes);
+        let n = bytes.len();
+        bytes.swap(n - 4, n - 2);
+        assert!(decode(&bytes, 1).is_err());
     }
 
     #[test]

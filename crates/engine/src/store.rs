@@ -274,6 +274,20 @@ fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
     } else {
         let txn = env.write_txn()?;
         let created = env.create_databases_and_commit(txn, |opener, txn| -> Result<_> {
+            // A directory of format 1 has indexes but no `links` database: refuse it before
+            // creating anything in it.
+            let old_meta = opener.open_database::<Bytes, Bytes>(txn, Some("meta"))?;
+            let has_links = opener
+                .open_database::<Bytes, Bytes>(txn, Some("links"))?
+                .is_some();
+            if let Some(old_meta) = old_meta {
+                if !has_links && !old_meta.is_empty(txn)? {
+                    return Err(Error::Version {
+                        found: 1,
+                        supported: crate::header::FORMAT_VERSION,
+                    });
+                }
+            }
             let meta = opener.create_database::<Bytes, Bytes>(txn, Some("meta"))?;
             let nodes = opener.create_database::<Bytes, Bytes>(txn, Some("nodes"))?;
             let links = opener.create_database::<Bytes, Bytes>(txn, Some("links"))?;

@@ -40,11 +40,13 @@ struct Table {
 
 impl Table {
     fn new(len: usize) -> Table {
-        Table {
-            slots: (0..len)
-                .map(|_| [AtomicU64::new(UNKNOWN), AtomicU64::new(UNKNOWN)])
-                .collect(),
-        }
+        // Zeroed memory (UNKNOWN everywhere) straight from the allocator: large tables come as
+        // fresh pages the OS maps on first touch, so a view costs only what searches visit.
+        let zeroed: Box<[[u64; 2]]> = vec![[UNKNOWN; 2]; len].into_boxed_slice();
+        // SAFETY: `AtomicU64` has the same size, alignment and bit validity as `u64`, so a
+        // `[[u64; 2]]` allocation is a valid `[[AtomicU64; 2]]` one; the box is uniquely owned.
+        let slots = unsafe { Box::from_raw(Box::into_raw(zeroed) as *mut [[AtomicU64; 2]]) };
+        Table { slots }
     }
 
     /// Starts loading the slots of `id` into the cache.
@@ -232,12 +234,21 @@ impl View {
 #[derive(Default)]
 pub(crate) struct Views {
     latest: Mutex<Vec<Arc<View>>>,
+    /// Held while a view is made, so threads that meet a new commit together make it once.
+    loading: Mutex<()>,
 }
 
 impl Views {
     /// The view of `index` for the commit `txn` reads, made on first use.
     pub(crate) fn get(&self, s: &Shared, txn: &ReadTxn<'_>, index: u16) -> Result<Arc<View>> {
         let id = txn.id();
+        {
+            let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(view) = latest.iter().find(|v| v.index == index && v.txn_id == id) {
+                return Ok(view.clone());
+            }
+        }
+        let _loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
         {
             let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(view) = latest.iter().find(|v| v.index == index && v.txn_id == id) {
