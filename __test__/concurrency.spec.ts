@@ -3,7 +3,8 @@
 // process's write lock does not hold up reads.
 import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vitest'
 import { Database } from '../index.js'
-import { Child, type Msg } from './child'
+import * as path from 'node:path'
+import { Child, runNode, type Msg } from './child'
 import { Scratch, fillAndBuild, randomVectors, range, row, sleep, waitFor } from './helpers'
 
 const scratch = new Scratch()
@@ -213,5 +214,26 @@ describe('across processes', () => {
     for (let i = 0; i < 8; i++) expect(list.find((x) => x.index === 100 + i)?.items).toBe(1)
     const exit = await child.exited
     expect(exit.code).toBe(0)
+  })
+
+  it("opening the directory in another process does not wait for a build's write lock", async () => {
+    const dir = scratch.dir()
+    const db = scratch.track(await Database.open(dir))
+    await fillAndBuild(db, 0, 'euclidean', 16, randomVectors(500, 16, 4))
+
+    const child = new Child('writer-child.mjs', [dir, '5', '0', '30000', '32', '12'])
+    children.push(child)
+    await child.next('added', 60_000)
+    await child.next('progress', 60_000)
+    expect(child.has('built'), 'inconclusive: the child finished its build before the test could start').toBe(false)
+
+    // A new process opens the directory for writing and reads while the child still builds.
+    const opened = await runNode(path.join(__dirname, 'fixtures', 'open-child.mjs'), [dir], { timeoutMs: 60_000 })
+    const stillBuilding = !child.has('built')
+    expect(opened.code, opened.stderr).toBe(0)
+    const out = JSON.parse(opened.stdout.trim().split('\n').pop() as string) as { ok: boolean; count: number }
+    expect(out).toMatchObject({ ok: true, count: 500 })
+    expect(stillBuilding, 'the open finished only after the build committed').toBe(true)
+    await child.next('built', 120_000)
   })
 })

@@ -7,13 +7,13 @@ use napi::bindgen_prelude::*;
 
 use crate::errors::{Failure, Outcome};
 
-/// Floats from a `Float32Array` (read in place, no copy) or a `number[]`.
 /// Typed arrays of up to this many elements (64 KiB) are copied on the main thread instead of
 /// being read in place: a worker thread that drops a napi typed array hands its release back to
 /// the main thread through a threadsafe function, one more wake-up of the event loop per call,
 /// which costs more than copying a query vector or a small id list.
 const COPY_MAX: usize = 16 * 1024;
 
+/// Floats from a `Float32Array` (read in place when large, see `COPY_MAX`) or a `number[]`.
 pub enum Floats {
     Typed(Float32Array),
     Owned(Vec<f32>),
@@ -29,7 +29,7 @@ impl Deref for Floats {
     }
 }
 
-/// Ids from a `Uint32Array` (read in place) or a `number[]` of integers 0 … 4294967295.
+/// Ids from a `Uint32Array` (read in place when large) or a `number[]` of integers 0 … 4294967295.
 pub enum Ids {
     Typed(Uint32Array),
     Owned(Vec<u32>),

@@ -101,8 +101,8 @@ impl Writer {
     }
 
     /// Adds or replaces items: `vectors` holds `ids.length × dimensions` components, row-major.
-    /// They become searchable at the next `build()`. A `Float32Array` is read in place: do not
-    /// change it before the Promise settles.
+    /// They become searchable at the next `build()`. A `Float32Array` over 64 KiB is read in
+    /// place, without a copy: do not change it before the Promise settles.
     #[napi(
         ts_args_type = "ids: Uint32Array | number[], vectors: Float32Array",
         ts_return_type = "Promise<void>"

@@ -253,50 +253,41 @@ fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
         Err(e) => return Err(io_error(path, e)),
     };
 
-    let (meta, nodes, links, upper) = if options.read_only {
-        let txn = env.read_txn()?;
-        let opened = env.open_databases_and_commit(txn, |opener, txn| -> Result<_> {
-            let get = |name: &str| opener.open_database::<Bytes, Bytes>(txn, Some(name));
-            let missing = || Error::Io(format!("{} holds no hannoy database", path.display()));
-            let meta = get("meta")?.ok_or_else(missing)?;
-            let nodes = get("nodes")?.ok_or_else(missing)?;
-            let upper = get("upper")?.ok_or_else(missing)?;
-            // Format 1 kept the links inside `nodes`; it has no `links` database.
-            let links = get("links")?.ok_or(Error::Version {
-                found: 1,
-                supported: crate::header::FORMAT_VERSION,
-            })?;
-            Ok(CommitOrAbort::<_, ()>::Commit((meta, nodes, links, upper)))
-        })?;
-        opened
-            .commit()
-            .ok_or_else(|| Error::Io("opening the databases was aborted".into()))?
-    } else {
-        let txn = env.write_txn()?;
-        let created = env.create_databases_and_commit(txn, |opener, txn| -> Result<_> {
-            // A directory of format 1 has indexes but no `links` database: refuse it before
-            // creating anything in it.
-            let old_meta = opener.open_database::<Bytes, Bytes>(txn, Some("meta"))?;
-            let has_links = opener
-                .open_database::<Bytes, Bytes>(txn, Some("links"))?
-                .is_some();
-            if let Some(old_meta) = old_meta {
-                if !has_links && !old_meta.is_empty(txn)? {
-                    return Err(Error::Version {
-                        found: 1,
-                        supported: crate::header::FORMAT_VERSION,
-                    });
+    // Existing databases are opened in a read transaction, so opening a directory never waits
+    // for LMDB's write lock (another process may hold it for a whole build). Only a directory
+    // that has none yet takes a write transaction to create them.
+    let (meta, nodes, links, upper) = match open_existing(&env)? {
+        Some(dbs) => dbs,
+        None if options.read_only => {
+            return Err(Error::Io(format!(
+                "{} holds no hannoy database",
+                path.display()
+            )))
+        }
+        None => {
+            let txn = env.write_txn()?;
+            let created = env.create_databases_and_commit(txn, |opener, txn| -> Result<_> {
+                // Refuse a format-1 directory before creating anything in it (also checked by
+                // `open_existing`; another process may have written one meanwhile).
+                let old_meta = opener.open_database::<Bytes, Bytes>(txn, Some("meta"))?;
+                let has_links = opener
+                    .open_database::<Bytes, Bytes>(txn, Some("links"))?
+                    .is_some();
+                if let Some(old_meta) = old_meta {
+                    if !has_links && !old_meta.is_empty(txn)? {
+                        return Err(format_1());
+                    }
                 }
-            }
-            let meta = opener.create_database::<Bytes, Bytes>(txn, Some("meta"))?;
-            let nodes = opener.create_database::<Bytes, Bytes>(txn, Some("nodes"))?;
-            let links = opener.create_database::<Bytes, Bytes>(txn, Some("links"))?;
-            let upper = opener.create_database::<Bytes, Bytes>(txn, Some("upper"))?;
-            Ok(CommitOrAbort::<_, ()>::Commit((meta, nodes, links, upper)))
-        })?;
-        created
-            .commit()
-            .ok_or_else(|| Error::Io("creating the databases was aborted".into()))?
+                let meta = opener.create_database::<Bytes, Bytes>(txn, Some("meta"))?;
+                let nodes = opener.create_database::<Bytes, Bytes>(txn, Some("nodes"))?;
+                let links = opener.create_database::<Bytes, Bytes>(txn, Some("links"))?;
+                let upper = opener.create_database::<Bytes, Bytes>(txn, Some("upper"))?;
+                Ok(CommitOrAbort::<_, ()>::Commit((meta, nodes, links, upper)))
+            })?;
+            created
+                .commit()
+                .ok_or_else(|| Error::Io("creating the databases was aborted".into()))?
+        }
     };
     Ok(Shared {
         env,
@@ -308,6 +299,40 @@ fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
         gate: RwLock::new(()),
         writable: !options.read_only,
     })
+}
+
+fn format_1() -> Error {
+    Error::Version {
+        found: 1,
+        supported: crate::header::FORMAT_VERSION,
+    }
+}
+
+/// The databases of a directory that has them all, opened in a read transaction; `None` when
+/// some are missing (a new directory); an error for a directory of format 1, which has indexes
+/// but no `links` database.
+fn open_existing(env: &Env) -> Result<Option<(Db, Db, Db, Db)>> {
+    let txn = env.read_txn()?;
+    let opened = env.open_databases_and_commit(txn, |opener, txn| -> Result<_> {
+        let get = |name: &str| opener.open_database::<Bytes, Bytes>(txn, Some(name));
+        let (meta, nodes, links, upper) =
+            (get("meta")?, get("nodes")?, get("links")?, get("upper")?);
+        if let (Some(meta), None) = (meta, links) {
+            if !meta.is_empty(txn)? {
+                return Err(format_1());
+            }
+        }
+        let all = match (meta, nodes, links, upper) {
+            (Some(meta), Some(nodes), Some(links), Some(upper)) => {
+                Some((meta, nodes, links, upper))
+            }
+            _ => None,
+        };
+        Ok(CommitOrAbort::<_, ()>::Commit(all))
+    })?;
+    opened
+        .commit()
+        .ok_or_else(|| Error::Io("opening the databases was aborted".into()))
 }
 
 fn io_error(path: &Path, error: heed::Error) -> Error {
