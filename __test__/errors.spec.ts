@@ -1,9 +1,9 @@
 // Every error code of the contract's table, with its trigger.
 //
-// ERR_HANNOY_VERSION (files written by a newer format version) and ERR_HANNOY_CORRUPT (a record
-// that does not decode) cannot be produced from JavaScript without breaking LMDB's own file
-// format (writing garbage into data.mdb makes LMDB itself fail, not the record decoding); the
-// engine's Rust tests (`cargo test` in crates/engine) cover both by writing such records directly.
+// ERR_HANNOY_VERSION and ERR_HANNOY_CORRUPT need files that the API never writes: the directories
+// in fixtures/dirs were written by `crates/engine/examples/make_fixtures.rs` (a header of a newer
+// format, a directory of the pre-release format 1, garbage link lists). The engine's Rust tests
+// cover the other corrupt and truncated records.
 import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
@@ -312,6 +312,49 @@ describe('ERR_HANNOY_CLOSED', () => {
     }
     await sleep(50)
     await expectCode(() => r.search(queries.subarray(0, 16)), 'ERR_HANNOY_CLOSED', 'search after close')
+  })
+})
+
+/** A copy of one of the damaged directories in fixtures/dirs (tests never touch the originals). */
+function damaged(name: string): string {
+  const dir = scratch.dir()
+  fs.copyFileSync(path.join(__dirname, 'fixtures', 'dirs', name, 'data.mdb'), path.join(dir, 'data.mdb'))
+  return dir
+}
+
+describe('ERR_HANNOY_VERSION and ERR_HANNOY_CORRUPT', () => {
+  it('an index written by a newer format version is refused, read-write and read-only', async () => {
+    for (const readOnly of [false, true]) {
+      const db = scratch.track(await Database.open(damaged('newer'), { readOnly }))
+      const err = await expectCode(() => db.reader(0), 'ERR_HANNOY_VERSION', `reader, readOnly ${readOnly}`)
+      expect(err.message).toContain('upgrade')
+      await expectCode(() => db.indexes(), 'ERR_HANNOY_VERSION', 'indexes')
+    }
+  })
+
+  it('a directory of the pre-release format 1 is refused and left as it was', async () => {
+    for (const readOnly of [false, true]) {
+      const dir = damaged('format1')
+      const before = fs.readFileSync(path.join(dir, 'data.mdb'))
+      const err = await expectCode(() => Database.open(dir, { readOnly }), 'ERR_HANNOY_VERSION', `open, readOnly ${readOnly}`)
+      expect(err.message).toContain('rebuild')
+      expect(fs.readFileSync(path.join(dir, 'data.mdb')).equals(before)).toBe(true)
+    }
+  })
+
+  it('garbage link lists make searches reject, never crash; the rest stays readable', async () => {
+    const db = scratch.track(await Database.open(damaged('corrupt')))
+    const reader = await db.reader(0)
+    expect(await reader.count()).toBe(20)
+    expect(await reader.getVector(3)).not.toBeNull()
+    await expectCode(() => reader.search([1, 2, 3, 4], { k: 5 }), 'ERR_HANNOY_CORRUPT', 'search')
+    await expectCode(() => reader.searchBatch(new Float32Array(8), { k: 5 }), 'ERR_HANNOY_CORRUPT', 'searchBatch')
+    await expectCode(() => reader.searchById(3, { k: 5 }), 'ERR_HANNOY_CORRUPT', 'searchById')
+    // a build reads the links too: it rejects and changes nothing
+    const writer = db.writer(0, { dimensions: 4, metric: 'euclidean' })
+    await writer.addItem(100, [1, 1, 1, 1])
+    await expectCode(() => writer.build(), 'ERR_HANNOY_CORRUPT', 'build')
+    expect(await reader.count()).toBe(21)
   })
 })
 
