@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Packaging test: packs the main package and this machine's platform package the way they are
 // published, installs both tarballs into a fresh project with cargo and rustc off PATH, then runs
-// the README quick start there as ESM and as CommonJS and type-checks a strict TypeScript file.
+// the README quick start there (the code block itself) and its CommonJS twin, and type-checks a
+// strict TypeScript file.
 // Prints the size of both packages. Needs the addon built (`npm install` / `npm run build`).
 import { execFileSync } from 'node:child_process'
 import {
@@ -112,11 +113,15 @@ try {
   }
   npm(['install', '--no-audit', '--no-fund', '--ignore-scripts=false', main.path, plat.path], { cwd: app, env })
 
-  // The README quick start, as ESM and as CommonJS.
+  // The README quick start exactly as written (ESM), and its CommonJS twin from examples/.
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const quickStart = /## Quick start\s+```js\n([\s\S]*?)```/.exec(readme)?.[1]
+  if (!quickStart) fail('README.md has no ```js block under "## Quick start"')
   for (const file of ['quickstart.mjs', 'quickstart.cjs']) {
     const cwd = join(app, file.replace('.', '-'))
     mkdirSync(cwd)
-    copyFileSync(join(root, 'examples', file), join(cwd, file))
+    if (file.endsWith('.mjs')) writeFileSync(join(cwd, file), quickStart)
+    else copyFileSync(join(root, 'examples', file), join(cwd, file))
     // resolve 'hannoy' from the app's node_modules
     symlinkSync(join(app, 'node_modules'), join(cwd, 'node_modules'), 'junction')
     const out = run(process.execPath, [file], { cwd, env })

@@ -1,5 +1,9 @@
 //! Distance kernels used by the HNSW engine in its hot loops.
 //!
+//! Written here rather than taken from simsimd: measured against it in `crates/kernel-bench`
+//! (see its README), these are as fast or faster for every `f32` metric at 50 to 1536
+//! dimensions; simsimd's hamming is a few nanoseconds faster on long codes with AVX-512.
+//!
 //! Every public function dispatches to the fastest implementation the running
 //! CPU supports:
 //!
