@@ -180,4 +180,32 @@ describe('search: AbortSignal', () => {
       }
     })
   })
+
+  it('aborting while a search runs stops it with AbortError', async () => {
+    const db = scratch.track(await Database.open(scratch.dir()))
+    const d = 16
+    const n = 20_000
+    const data = randomVectors(n, d, 8)
+    const { reader } = await fillAndBuild(db, 2, 'euclidean', d, data, { batch: 10_000 })
+    // ef as large as the index: the search walks every node (milliseconds), so the abort, sent
+    // right after the call, lands while it runs on the worker thread.
+    const started = performance.now()
+    const full = await reader.search(row(data, 0, d), { k: 10, ef: n })
+    const fullMs = performance.now() - started
+    expect(full[0].id).toBe(0)
+
+    let aborted = 0
+    for (let i = 0; i < 5; i++) {
+      const ac = new AbortController()
+      const pending = reader.search(row(data, i, d), { k: 10, ef: n, signal: ac.signal })
+      setImmediate(() => ac.abort())
+      try {
+        await pending
+      } catch (e) {
+        expect((e as Error).name).toBe('AbortError')
+        aborted++
+      }
+    }
+    expect(aborted, `no search was stopped (a full search takes ${fullMs.toFixed(1)} ms)`).toBeGreaterThan(0)
+  })
 })

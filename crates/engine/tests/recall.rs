@@ -177,3 +177,66 @@ fn cosine_zero_vectors_do_not_produce_nan() {
         assert!(found.iter().all(|n| n.distance.is_finite()), "{found:?}");
     }
 }
+
+/// A relaxed heuristic (alpha > 1) keeps more links per node: the graph stays as good, and an
+/// alpha outside 1 … 2 is refused.
+#[test]
+fn alpha_above_one_keeps_recall() {
+    let (rows, dims, data) = glove();
+    let n = 5_000.min(rows - 100);
+    let all = ids(n);
+    let queries = &data[n * dims..(n + 100) * dims];
+    let mut recalls = Vec::new();
+    for alpha in [1.0f32, 1.2] {
+        let (_dir, db) = temp_db();
+        db.add_items(0, dims, MetricKind::Euclidean, &all, &data[..n * dims])
+            .unwrap();
+        let options = hannoy_engine::BuildOptions {
+            alpha: Some(alpha),
+            ..Default::default()
+        };
+        build_with(&db, 0, &options);
+        let mut total = 0.0;
+        for q in queries.chunks_exact(dims) {
+            let found = db
+                .search(
+                    0,
+                    q,
+                    &SearchOptions {
+                        ef: Some(32),
+                        ..SearchOptions::new(10)
+                    },
+                )
+                .unwrap();
+            let found: Vec<(u32, f32)> = found.iter().map(|n| (n.id, n.distance)).collect();
+            let truth = brute_force(MetricKind::Euclidean, &data, dims, &all, q, 10);
+            total += recall(&found, &truth);
+        }
+        recalls.push(total / 100.0);
+    }
+    eprintln!("alpha 1.0 / 1.2: recall@10 at ef 32 = {recalls:?}");
+    assert!(recalls[1] >= 0.95, "{recalls:?}");
+    assert!(recalls[1] >= recalls[0] - 0.01, "{recalls:?}");
+    let (_dir, db) = temp_db();
+    db.add_items(0, 2, MetricKind::Euclidean, &[1], &[0.0, 0.0])
+        .unwrap();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let progress = |_| {};
+    for alpha in [0.5f32, 2.5] {
+        let built = db.build(
+            0,
+            &hannoy_engine::BuildOptions {
+                alpha: Some(alpha),
+                ..Default::default()
+            },
+            &hannoy_engine::Control {
+                progress: &progress,
+                cancel: &cancel,
+            },
+        );
+        assert!(
+            matches!(built, Err(hannoy_engine::Error::InvalidArgument(_))),
+            "{built:?}"
+        );
+    }
+}
