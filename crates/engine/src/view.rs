@@ -233,35 +233,48 @@ impl View {
 /// The latest view of each index that searches asked for.
 #[derive(Default)]
 pub(crate) struct Views {
-    latest: Mutex<Vec<Arc<View>>>,
+    latest: Mutex<HashMap<u16, Arc<View>>>,
     /// Held while a view is made, so threads that meet a new commit together make it once.
     loading: Mutex<()>,
 }
 
 impl Views {
+    fn cached(&self, index: u16, txn_id: usize) -> Option<Arc<View>> {
+        let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+        latest
+            .get(&index)
+            .filter(|view| view.txn_id == txn_id)
+            .cloned()
+    }
+
     /// The view of `index` for the commit `txn` reads, made on first use.
     pub(crate) fn get(&self, s: &Shared, txn: &ReadTxn<'_>, index: u16) -> Result<Arc<View>> {
         let id = txn.id();
-        {
-            let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(view) = latest.iter().find(|v| v.index == index && v.txn_id == id) {
-                return Ok(view.clone());
-            }
+        if let Some(view) = self.cached(index, id) {
+            return Ok(view);
         }
         let _loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
-        {
-            let latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(view) = latest.iter().find(|v| v.index == index && v.txn_id == id) {
-                return Ok(view.clone());
-            }
+        if let Some(view) = self.cached(index, id) {
+            return Ok(view);
         }
-        let view = Arc::new(View::load(s, txn, index)?);
+        let view = match View::load(s, txn, index) {
+            Ok(view) => Arc::new(view),
+            Err(e) => {
+                // An index cleared or gone since: let its old view (and table) go.
+                let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
+                if latest.get(&index).is_some_and(|old| old.txn_id < id) {
+                    latest.remove(&index);
+                }
+                return Err(e);
+            }
+        };
         let mut latest = self.latest.lock().unwrap_or_else(|p| p.into_inner());
-        match latest.iter_mut().find(|v| v.index == index) {
-            // Keep the newer of two commits when readers of both race here.
-            Some(slot) if slot.txn_id <= id => *slot = view.clone(),
-            Some(_) => {}
-            None => latest.push(view.clone()),
+        // Keep the newer of two commits when readers of both get here one after the other.
+        if latest
+            .get(&index)
+            .is_none_or(|current| current.txn_id <= id)
+        {
+            latest.insert(index, view.clone());
         }
         Ok(view)
     }
