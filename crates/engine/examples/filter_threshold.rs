@@ -4,22 +4,12 @@
 //! benchmark's matrix files. For filters of random ids of growing size it prints the µs per query
 //! of the exact scan and of the walk (ef 64, k 10) and the walk's recall against the scan.
 
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use hannoy_engine::{BuildOptions, Control, Database, MetricKind, OpenOptions, SearchOptions};
+use hannoy_engine::SearchOptions;
 use roaring::RoaringBitmap;
 
-fn read_matrix(path: &str) -> (usize, usize, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let word = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
-    let (rows, cols) = (word(0), word(4));
-    let data = bytes[8..8 + rows * cols * 4]
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    (rows, cols, data)
-}
+mod common;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,21 +18,9 @@ fn main() {
         .get(2)
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| scratch.path().into());
-    let db = Database::open(&dir, &OpenOptions::default()).unwrap();
-    let (rows, dims, data) = read_matrix(&args[0]);
-    if db.count(0).unwrap() != rows as u64 {
-        let ids: Vec<u32> = (0..rows as u32).collect();
-        db.add_items(0, dims, MetricKind::Cosine, &ids, &data)
-            .unwrap();
-        let cancel = AtomicBool::new(false);
-        let progress = |_| {};
-        let control = Control {
-            progress: &progress,
-            cancel: &cancel,
-        };
-        db.build(0, &BuildOptions::default(), &control).unwrap();
-    }
-    let (_, _, queries) = read_matrix(&args[1]);
+    let (db, dims) = common::open_or_build(&dir, &args[0]);
+    let rows = db.count(0).unwrap() as usize;
+    let (_, _, queries) = common::read_matrix(&args[1]);
     let queries: Vec<&[f32]> = queries.chunks_exact(dims).take(200).collect();
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     println!("{rows} items; filter of n random ids; µs per query (200 queries), walk at ef 64");

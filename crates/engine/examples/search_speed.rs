@@ -4,21 +4,11 @@
 //! benchmark's matrix files (u32 rows, u32 columns, then f32 row-major). Builds the index in the
 //! directory (kept when given, so later runs only search) and prints µs per query at several ef.
 
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use hannoy_engine::{BuildOptions, Control, Database, MetricKind, OpenOptions, SearchOptions};
+use hannoy_engine::SearchOptions;
 
-fn read_matrix(path: &str) -> (usize, usize, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let word = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
-    let (rows, cols) = (word(0), word(4));
-    let data = bytes[8..8 + rows * cols * 4]
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    (rows, cols, data)
-}
+mod common;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,27 +18,8 @@ fn main() {
         .get(2)
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| scratch.path().into());
-    let db = Database::open(&dir, &OpenOptions::default()).unwrap();
-    let (rows, dims, data) = read_matrix(base);
-    if db.count(0).unwrap() != rows as u64 {
-        let ids: Vec<u32> = (0..rows as u32).collect();
-        db.add_items(0, dims, MetricKind::Cosine, &ids, &data)
-            .unwrap();
-        let cancel = AtomicBool::new(false);
-        let progress = |_| {};
-        let stats = db
-            .build(
-                0,
-                &BuildOptions::default(),
-                &Control {
-                    progress: &progress,
-                    cancel: &cancel,
-                },
-            )
-            .unwrap();
-        eprintln!("built {rows} × {dims} in {:.2} s", stats.seconds);
-    }
-    let (nq, _, queries) = read_matrix(queries);
+    let (db, dims) = common::open_or_build(&dir, base);
+    let (nq, _, queries) = common::read_matrix(queries);
     // Optional exact top-10 ids (the benchmark's ground-truth file: u32 rows, u32 columns, ids).
     let truth: Option<Vec<u32>> = std::env::var("TRUTH").ok().map(|path| {
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -17,18 +17,19 @@ fn built_db() -> (crate::scratch::ScratchDir, Database) {
     let ids: Vec<u32> = (0..200).collect();
     db.add_items(0, 4, MetricKind::Euclidean, &ids, &data)
         .unwrap();
+    build(&db).unwrap();
+    (dir, db)
+}
+
+/// Builds index 0 with the defaults, reporting nowhere.
+fn build(db: &Database) -> Result<crate::BuildStats, Error> {
     let cancel = AtomicBool::new(false);
     let progress = |_: Progress| {};
-    db.build(
-        0,
-        &BuildOptions::default(),
-        &Control {
-            progress: &progress,
-            cancel: &cancel,
-        },
-    )
-    .unwrap();
-    (dir, db)
+    let control = Control {
+        progress: &progress,
+        cancel: &cancel,
+    };
+    db.build(0, &BuildOptions::default(), &control)
 }
 
 fn put(db: &Database, which: &str, key: &[u8], value: &[u8]) {
@@ -120,18 +121,9 @@ fn garbage_links_are_corrupt() {
         );
     }
     assert!(matches!(search_all(&db), Err(Error::Corrupt(_))));
-    let cancel = AtomicBool::new(false);
-    let progress = |_: Progress| {};
     db.add_items(0, 4, MetricKind::Euclidean, &[999], &[0.0; 4])
         .unwrap();
-    let built = db.build(
-        0,
-        &BuildOptions::default(),
-        &Control {
-            progress: &progress,
-            cancel: &cancel,
-        },
-    );
+    let built = build(&db);
     assert!(matches!(built, Err(Error::Corrupt(_))), "{built:?}");
 }
 
@@ -148,16 +140,7 @@ fn links_without_a_vector_are_corrupt() {
     put(&db, "links", &keys::node(0, 5000), &[]);
     db.add_items(0, 4, MetricKind::Euclidean, &[999], &[0.0; 4])
         .unwrap();
-    let cancel = AtomicBool::new(false);
-    let progress = |_: Progress| {};
-    let built = db.build(
-        0,
-        &BuildOptions::default(),
-        &Control {
-            progress: &progress,
-            cancel: &cancel,
-        },
-    );
+    let built = build(&db);
     assert!(matches!(built, Err(Error::Corrupt(_))), "{built:?}");
 }
 

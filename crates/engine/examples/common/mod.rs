@@ -1,0 +1,40 @@
+//! What the measuring examples share: the benchmark's matrix files and a built index.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use hannoy_engine::{BuildOptions, Control, Database, MetricKind, OpenOptions};
+
+/// A matrix file of the benchmark: u32 rows, u32 columns (little-endian), then the f32 values
+/// row-major.
+pub fn read_matrix(path: &str) -> (usize, usize, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let word = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap()) as usize;
+    let (rows, cols) = (word(0), word(4));
+    let data = bytes[8..8 + rows * cols * 4]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    (rows, cols, data)
+}
+
+/// Builds (or finds already built) index 0 of `dir`: the rows of `base` under cosine, ids 0…n.
+/// Returns the database and the number of dimensions.
+pub fn open_or_build(dir: &Path, base: &str) -> (Database, usize) {
+    let db = Database::open(dir, &OpenOptions::default()).unwrap();
+    let (rows, dims, data) = read_matrix(base);
+    if db.count(0).unwrap() != rows as u64 {
+        let ids: Vec<u32> = (0..rows as u32).collect();
+        db.add_items(0, dims, MetricKind::Cosine, &ids, &data)
+            .unwrap();
+        let cancel = AtomicBool::new(false);
+        let progress = |_| {};
+        let control = Control {
+            progress: &progress,
+            cancel: &cancel,
+        };
+        let stats = db.build(0, &BuildOptions::default(), &control).unwrap();
+        eprintln!("built {rows} × {dims} in {:.2} s", stats.seconds);
+    }
+    (db, dims)
+}
