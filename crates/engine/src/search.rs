@@ -249,6 +249,8 @@ fn search_in<D: Distance>(
         visited.clear();
         let accept =
             |id: u32| !view.excluded.contains(id) && options.filter.is_none_or(|f| f.contains(id));
+        // Nothing excluded and no filter (the common case): every node may be an answer.
+        let everything = view.excluded.is_empty() && options.filter.is_none();
         search_level::<D, _, _>(
             &graph,
             query,
@@ -256,7 +258,7 @@ fn search_in<D: Distance>(
             0,
             ef,
             visited,
-            &accept,
+            if everything { &all } else { &accept },
             &mut scratch,
         )
     };
