@@ -33,7 +33,12 @@ pub fn open_or_build(dir: &Path, base: &str) -> (Database, usize) {
             progress: &progress,
             cancel: &cancel,
         };
-        let stats = db.build(0, &BuildOptions::default(), &control).unwrap();
+        // ALPHA=<x> builds with another neighbour-selection relaxation (for experiments).
+        let options = BuildOptions {
+            alpha: std::env::var("ALPHA").ok().and_then(|a| a.parse().ok()),
+            ..BuildOptions::default()
+        };
+        let stats = db.build(0, &options, &control).unwrap();
         eprintln!("built {rows} × {dims} in {:.2} s", stats.seconds);
     }
     (db, dims)
