@@ -158,8 +158,27 @@ pub fn decode(kind: MetricKind, stored: &[u8], dimensions: usize) -> Vec<f32> {
     }
 }
 
-fn aligned_pair<'a>(a: &'a [u8], b: &'a [u8]) -> (Cow<'a, [f32]>, Cow<'a, [f32]>) {
-    (float_components(a), float_components(b))
+/// Runs `f` on the components of two stored float vectors. Stored vectors are 4-byte aligned
+/// in practice (LMDB keeps them so, and queries are encoded into fresh allocations), so the hot
+/// path borrows both; anything else is copied first, out of line.
+#[inline(always)]
+fn with_floats<R>(a: &[u8], b: &[u8], f: impl FnOnce(&[f32], &[f32]) -> R) -> R {
+    match (float_body(a), float_body(b)) {
+        (Some(x), Some(y)) => f(x, y),
+        _ => with_copies(a, b, f),
+    }
+}
+
+/// The components of a stored float vector when its bytes are 4-byte aligned.
+#[inline(always)]
+fn float_body(stored: &[u8]) -> Option<&[f32]> {
+    bytemuck::try_cast_slice::<u8, f32>(stored.get(4..).unwrap_or(&[])).ok()
+}
+
+#[cold]
+#[inline(never)]
+fn with_copies<R>(a: &[u8], b: &[u8], f: impl FnOnce(&[f32], &[f32]) -> R) -> R {
+    f(&float_components(a), &float_components(b))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -181,8 +200,7 @@ impl Distance for Euclidean {
     const KIND: MetricKind = MetricKind::Euclidean;
     #[inline]
     fn distance(a: &[u8], b: &[u8]) -> f32 {
-        let (a, b) = aligned_pair(a, b);
-        kernels::l2_squared(&a, &b)
+        with_floats(a, b, kernels::l2_squared)
     }
     fn finalize(internal: f32, _: usize) -> f32 {
         internal.max(0.0).sqrt()
@@ -199,8 +217,7 @@ impl Distance for Cosine {
             // at distance 1 (orthogonal) from everything else, never NaN.
             return if na == nb { 0.0 } else { 1.0 };
         }
-        let (va, vb) = aligned_pair(a, b);
-        (1.0 - kernels::dot(&va, &vb) / (na * nb)).clamp(0.0, 2.0)
+        (1.0 - with_floats(a, b, kernels::dot) / (na * nb)).clamp(0.0, 2.0)
     }
 }
 
@@ -208,8 +225,7 @@ impl Distance for Manhattan {
     const KIND: MetricKind = MetricKind::Manhattan;
     #[inline]
     fn distance(a: &[u8], b: &[u8]) -> f32 {
-        let (a, b) = aligned_pair(a, b);
-        kernels::l1(&a, &b)
+        with_floats(a, b, kernels::l1)
     }
 }
 
