@@ -114,7 +114,8 @@ try {
   npm(['install', '--no-audit', '--no-fund', '--ignore-scripts=false', main.path, plat.path], { cwd: app, env })
 
   // The README quick start exactly as written (ESM), and its CommonJS twin from examples/.
-  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  // (a Windows checkout may have CRLF line ends)
+  const readme = readFileSync(join(root, 'README.md'), 'utf8').replace(/\r\n/g, '\n')
   const quickStart = /## Quick start\s+```js\n([\s\S]*?)```/.exec(readme)?.[1]
   if (!quickStart) fail('README.md has no ```js block under "## Quick start"')
   for (const file of ['quickstart.mjs', 'quickstart.cjs']) {

@@ -96,7 +96,10 @@ fn main() {
         .nth(1)
         .expect("usage: make_fixtures <output dir>");
     let out = Path::new(&out);
-    let _ = std::fs::remove_dir_all(out);
+    // Only the directories this program writes: the output folder may hold other fixtures.
+    for name in ["newer", "corrupt", "format1", "source"] {
+        let _ = std::fs::remove_dir_all(out.join(name));
+    }
 
     let newer = out.join("newer");
     built(&newer);

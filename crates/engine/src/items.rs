@@ -286,7 +286,10 @@ impl Database {
                 s.meta.delete(txn, &keys::meta(index, kind))?;
             }
             Ok(())
-        })
+        })?;
+        // Its searches' view (and the memory of its table) is no longer of use.
+        s.views.forget(index);
+        Ok(())
     }
 
     /// The vector of a live item (as stored: quantized metrics keep only the signs).

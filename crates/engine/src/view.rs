@@ -279,6 +279,14 @@ impl Views {
         Ok(view)
     }
 
+    /// Drops the view of `index` (the index was cleared).
+    pub(crate) fn forget(&self, index: u16) {
+        self.latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&index);
+    }
+
     pub(crate) fn clear(&self) {
         self.latest
             .lock()

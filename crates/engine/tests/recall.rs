@@ -216,7 +216,7 @@ fn alpha_above_one_keeps_recall() {
     }
     eprintln!("alpha 1.0 / 1.2: recall@10 at ef 32 = {recalls:?}");
     assert!(recalls[1] >= 0.95, "{recalls:?}");
-    assert!(recalls[1] >= recalls[0] - 0.01, "{recalls:?}");
+    assert!(recalls[1] >= recalls[0] - 0.02, "{recalls:?}");
     let (_dir, db) = temp_db();
     db.add_items(0, 2, MetricKind::Euclidean, &[1], &[0.0, 0.0])
         .unwrap();
