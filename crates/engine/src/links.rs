@@ -46,18 +46,14 @@ pub fn encode(ids: &[u32], out: &mut Vec<u8>) {
         containers.push((high, &rest[..end]));
         rest = &rest[end..];
     }
-    if containers.len() >= NO_OFFSET_THRESHOLD
+    if containers.is_empty()
+        || containers.len() >= NO_OFFSET_THRESHOLD
         || containers.iter().any(|(_, c)| c.len() > ARRAY_MAX)
     {
         // Rare for link lists: let the roaring crate write its standard form.
         let bitmap: RoaringBitmap = sorted.iter().copied().collect();
         // Writing into a Vec cannot fail.
         let _ = bitmap.serialize_into(&mut *out);
-        return;
-    }
-    if containers.is_empty() {
-        out.extend_from_slice(&COOKIE_NO_RUNS.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
         return;
     }
     let size = containers.len();

@@ -96,11 +96,13 @@ pub trait Distance: Copy + Send + Sync + 'static {
 
 /// Stored float vector → its components (borrowed when the bytes are 4-byte aligned).
 pub fn float_components(stored: &[u8]) -> Cow<'_, [f32]> {
-    let body = stored.get(4..).unwrap_or(&[]);
-    match bytemuck::try_cast_slice::<u8, f32>(body) {
-        Ok(slice) => Cow::Borrowed(slice),
-        Err(_) => Cow::Owned(
-            body.chunks_exact(4)
+    match float_body(stored) {
+        Some(slice) => Cow::Borrowed(slice),
+        None => Cow::Owned(
+            stored
+                .get(4..)
+                .unwrap_or(&[])
+                .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect(),
         ),

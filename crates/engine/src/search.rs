@@ -156,7 +156,7 @@ thread_local! {
     static MARKS: RefCell<Marks> = RefCell::new(Marks::default());
 }
 
-/// The visited set of one search: epoch marks when ids are dense, a hash set otherwise.
+/// The visited set of one search: the thread's bitset when ids are dense, a hash set otherwise.
 enum Seen<'a> {
     Marks(&'a mut Marks, usize),
     Set(IdSet),
@@ -226,8 +226,9 @@ fn search_in<D: Distance>(
     if entries.is_empty() {
         return Ok(Vec::new());
     }
+    // Called exactly once, in one of the branches below: it takes `entries` over.
     let walk = |visited: &mut Seen<'_>| -> Result<Vec<Scored>> {
-        let mut entries = entries.clone();
+        let mut entries = entries;
         let mut scratch = Vec::new();
         let all = |_: u32| true;
         for level in (1..=header.top_level).rev() {

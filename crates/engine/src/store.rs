@@ -270,14 +270,8 @@ fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
                 // Refuse a format-1 directory before creating anything in it (also checked by
                 // `open_existing`; another process may have written one meanwhile).
                 let old_meta = opener.open_database::<Bytes, Bytes>(txn, Some("meta"))?;
-                let has_links = opener
-                    .open_database::<Bytes, Bytes>(txn, Some("links"))?
-                    .is_some();
-                if let Some(old_meta) = old_meta {
-                    if !has_links && !old_meta.is_empty(txn)? {
-                        return Err(format_1());
-                    }
-                }
+                let links = opener.open_database::<Bytes, Bytes>(txn, Some("links"))?;
+                refuse_format_1(old_meta, links, txn)?;
                 let meta = opener.create_database::<Bytes, Bytes>(txn, Some("meta"))?;
                 let nodes = opener.create_database::<Bytes, Bytes>(txn, Some("nodes"))?;
                 let links = opener.create_database::<Bytes, Bytes>(txn, Some("links"))?;
@@ -301,11 +295,22 @@ fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
     })
 }
 
-fn format_1() -> Error {
-    Error::Version {
-        found: 1,
-        supported: crate::header::FORMAT_VERSION,
+/// Format 1 kept the links inside `nodes`: its directories have indexes (a non-empty `meta`)
+/// but no `links` database. They are refused, never converted.
+fn refuse_format_1(
+    meta: Option<heed::Database<'_, Bytes, Bytes>>,
+    links: Option<heed::Database<'_, Bytes, Bytes>>,
+    txn: &heed::RoTxn,
+) -> Result<()> {
+    if let (Some(meta), None) = (meta, links) {
+        if !meta.is_empty(txn)? {
+            return Err(Error::Version {
+                found: 1,
+                supported: crate::header::FORMAT_VERSION,
+            });
+        }
     }
+    Ok(())
 }
 
 /// The databases of a directory that has them all, opened in a read transaction; `None` when
@@ -317,11 +322,7 @@ fn open_existing(env: &Env) -> Result<Option<(Db, Db, Db, Db)>> {
         let get = |name: &str| opener.open_database::<Bytes, Bytes>(txn, Some(name));
         let (meta, nodes, links, upper) =
             (get("meta")?, get("nodes")?, get("links")?, get("upper")?);
-        if let (Some(meta), None) = (meta, links) {
-            if !meta.is_empty(txn)? {
-                return Err(format_1());
-            }
-        }
+        refuse_format_1(meta, links, txn)?;
         let all = match (meta, nodes, links, upper) {
             (Some(meta), Some(nodes), Some(links), Some(upper)) => {
                 Some((meta, nodes, links, upper))

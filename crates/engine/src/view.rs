@@ -27,6 +27,22 @@ use crate::store::{Db, ReadTxn, Shared};
 const UNKNOWN: u64 = 0;
 const ABSENT: u64 = u64::MAX;
 
+/// The bytes a filled slot points at.
+///
+/// # Safety
+/// `packed` must come from a slot of a view's table, filled from a slice that LMDB returned for
+/// the view's commit, and be used only while a read transaction of that commit is open: LMDB
+/// keeps those pages unchanged while a reader can see them, and the map does not move meanwhile
+/// (views are dropped before a resize).
+unsafe fn unpack<'t>(packed: u64) -> &'t [u8] {
+    let (ptr, len) = (
+        (packed >> 16) as usize as *const u8,
+        (packed & 0xffff) as usize,
+    );
+    // SAFETY: the caller's contract above.
+    unsafe { std::slice::from_raw_parts(ptr, len) }
+}
+
 /// Which value of an item a slot holds.
 const VECTOR: usize = 0;
 const LINKS: usize = 1;
@@ -64,12 +80,8 @@ impl Table {
         if let Some(pair) = self.slots.get(id as usize) {
             let packed = pair[which].load(Ordering::Relaxed);
             if packed != UNKNOWN && packed != ABSENT {
-                let (ptr, len) = (
-                    (packed >> 16) as usize as *const u8,
-                    (packed & 0xffff) as usize,
-                );
-                // SAFETY: as in `get`: a slice LMDB returned for this commit, still mapped.
-                crate::graph::prefetch(unsafe { std::slice::from_raw_parts(ptr, len) });
+                // SAFETY: a filled slot of this view's table, see `unpack`.
+                crate::graph::prefetch(unsafe { unpack(packed) });
             }
         }
     }
@@ -89,17 +101,8 @@ impl Table {
         match slot.load(Ordering::Relaxed) {
             UNKNOWN => {}
             ABSENT => return Ok(None),
-            packed => {
-                let (ptr, len) = (
-                    (packed >> 16) as usize as *const u8,
-                    (packed & 0xffff) as usize,
-                );
-                // SAFETY: `packed` was stored below from a slice that LMDB returned for this
-                // same commit (a view is used only with transactions of its commit, see
-                // `Views::get`), and the map has not moved since (views are dropped before a
-                // resize). The bytes stay mapped and unchanged while `txn` is open.
-                return Ok(Some(unsafe { std::slice::from_raw_parts(ptr, len) }));
-            }
+            // SAFETY: a filled slot of this view's table, and `txn` reads the view's commit.
+            packed => return Ok(Some(unsafe { unpack(packed) })),
         }
         let value = db.get(txn, &keys::node(index, id))?;
         let packed = match value {
@@ -127,7 +130,7 @@ pub(crate) struct View {
     /// Deleted, or added since the last build (not searchable yet).
     pub(crate) excluded: RoaringBitmap,
     pub(crate) stored_len: usize,
-    /// Slots in each table: ids below it can use the epoch visited set.
+    /// Slots in the table: ids below it can use the bitset visited set.
     pub(crate) slots: usize,
     table: Table,
     /// The links of every node on every level above 0: (pointer into the map, length).
