@@ -12,6 +12,12 @@ export type Metric =
   | 'bq-manhattan'
 
 
+/** One search result: an item id and its distance to the query. */
+export interface SearchResult {
+  id: number
+  distance: number
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -160,10 +166,4 @@ export interface IndexDescription {
   metric: Metric
   /** Live items, built or not. */
   items: number
-}
-
-/** One search result. */
-export interface SearchResult {
-  id: number
-  distance: number
 }

@@ -11,3 +11,9 @@ export type Metric =
   | 'bq-cosine'
   | 'bq-manhattan'
 
+
+/** One search result: an item id and its distance to the query. */
+export interface SearchResult {
+  id: number
+  distance: number
+}

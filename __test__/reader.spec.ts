@@ -194,6 +194,30 @@ describe('search options and inputs', () => {
     }
   })
 
+  it('results are plain { id, distance } objects with the ids and distances of searchBatch', async () => {
+    const q = randomVectors(1, d, 605)
+    const hits = await reader.search(q, { k: 10, ef: 64 })
+    const batch = await reader.searchBatch(q, { k: 10, ef: 64 })
+    expect(hits.length).toBe(10)
+    hits.forEach((hit, j) => {
+      expect(Object.getPrototypeOf(hit)).toBe(Object.prototype)
+      expect(Object.keys(hit)).toEqual(['id', 'distance'])
+      expect(hit.id).toBe(batch.ids[j])
+      expect(hit.distance).toBe(batch.distances[j])
+    })
+    const byId = await reader.searchById(hits[0].id, { k: 5, ef: 64 })
+    expect(byId.map((h) => Object.keys(h))).toEqual(Array(5).fill(['id', 'distance']))
+    expect(byId[0]).toEqual({ id: hits[0].id, distance: 0 })
+  })
+
+  it('ids above 2^31 come back unchanged', async () => {
+    const big = [2 ** 31, 2 ** 32 - 2, 3_000_000_123]
+    const { reader: r } = await fillAndBuild(db, 51, 'euclidean', d, randomVectors(3, d, 606), { ids: Uint32Array.from(big) })
+    const hits = await r.search(randomVectors(1, d, 607), { k: 3, ef: 16 })
+    expect(hits.map((h) => h.id).sort((a, b) => a - b)).toEqual([...big].sort((a, b) => a - b))
+    expect((await r.searchById(2 ** 32 - 2, { k: 1 }))[0]).toEqual({ id: 2 ** 32 - 2, distance: 0 })
+  })
+
   it('the same search twice gives the same answer', async () => {
     const q = randomVectors(1, d, 604)
     expect(await reader.search(q, { k: 10, ef: 32 })).toEqual(await reader.search(q, { k: 10, ef: 32 }))

@@ -13,13 +13,6 @@ use crate::database::DbState;
 use crate::errors::{Failure, Outcome, DIMENSION_MISMATCH};
 use crate::tasks::ReadTask;
 
-/// One search result.
-#[napi(object)]
-pub struct SearchResult {
-    pub id: u32,
-    pub distance: f64,
-}
-
 /// The answers of `searchBatch`: row-major, `k` per query, short rows padded with id
 /// 0xFFFFFFFF and distance Infinity.
 #[napi(object)]
@@ -66,19 +59,21 @@ impl Query {
     }
 }
 
-type SearchTask = ReadTask<Vec<Neighbor>, Vec<SearchResult>>;
+type SearchTask = ReadTask<Vec<Neighbor>, Float64Array>;
 type BatchTask = ReadTask<BatchResult, BatchSearchResult>;
 type VectorTask = ReadTask<Option<Vec<f32>>, Option<Float32Array>>;
 type CountTask = ReadTask<u64, f64>;
 
-fn to_results(_: &Env, found: Vec<Neighbor>) -> Result<Vec<SearchResult>> {
-    Ok(found
-        .into_iter()
-        .map(|n| SearchResult {
-            id: n.id,
-            distance: n.distance as f64,
-        })
-        .collect())
+/// The answers of one search as (id, distance) pairs in one Float64Array, which index.js turns
+/// into `SearchResult` objects: one typed array costs less than Node-API calls per object and
+/// property (about 6 µs less for k = 10, a few percent of an awaited search).
+fn to_results(_: &Env, found: Vec<Neighbor>) -> Result<Float64Array> {
+    let mut pairs = Vec::with_capacity(found.len() * 2);
+    for n in found {
+        pairs.push(n.id as f64);
+        pairs.push(n.distance as f64);
+    }
+    Ok(Float64Array::new(pairs))
 }
 
 /// Turns a stored vector into what `getVector` resolves with.
