@@ -148,6 +148,47 @@ pub(crate) fn prefetch(bytes: &[u8]) {
 /// A scored node: (distance to the query, node).
 pub(crate) type Scored = (Dist, u32);
 
+/// A scored node packed into one integer that orders like `Scored`: the distance's bits, mapped
+/// so that unsigned order is `f32::total_cmp` order, above the node. The search's heaps compare
+/// these with one instruction instead of a float order and a tie-break.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Key(u64);
+
+impl Key {
+    #[inline]
+    fn new(dist: Dist, node: u32) -> Key {
+        Key(((Key::order(dist) as u64) << 32) | node as u64)
+    }
+
+    /// The distance as an unsigned integer in `total_cmp` order: negatives (sign bit set) count
+    /// down from zero, the rest count up from 2^31.
+    #[inline]
+    fn order(dist: Dist) -> u32 {
+        let bits = dist.0.to_bits();
+        if bits >> 31 == 1 {
+            !bits
+        } else {
+            bits | 0x8000_0000
+        }
+    }
+
+    /// The distance part, comparable with `order`.
+    #[inline]
+    fn dist_order(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    fn scored(self) -> Scored {
+        let order = self.dist_order();
+        let bits = if order >> 31 == 1 {
+            order & 0x7fff_ffff
+        } else {
+            !order
+        };
+        (Dist(f32::from_bits(bits)), self.0 as u32)
+    }
+}
+
 /// Beam search on one level from `entries`: returns up to `ef` nodes for which `accept` holds,
 /// nearest first. Rejected nodes are still walked through, so a filter narrows the answer, not
 /// the graph.
@@ -163,14 +204,14 @@ pub(crate) fn search_level<D: Distance, G: Graph, V: Visited>(
     scratch: &mut Vec<u32>,
 ) -> Result<Vec<Scored>> {
     // Capacities are hints: a huge `ef` grows the heaps as they fill instead of up front.
-    let mut candidates: BinaryHeap<Reverse<Scored>> =
+    let mut candidates: BinaryHeap<Reverse<Key>> =
         BinaryHeap::with_capacity(ef.saturating_mul(4).min(1 << 14));
-    let mut results: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef.min(1 << 12) + 1);
-    for &entry in entries {
-        visited.insert(entry.1);
-        candidates.push(Reverse(entry));
-        if accept(entry.1) {
-            results.push(entry);
+    let mut results: BinaryHeap<Key> = BinaryHeap::with_capacity(ef.min(1 << 12) + 1);
+    for &(dist, node) in entries {
+        visited.insert(node);
+        candidates.push(Reverse(Key::new(dist, node)));
+        if accept(node) {
+            results.push(Key::new(dist, node));
             if results.len() > ef {
                 results.pop();
             }
@@ -178,17 +219,18 @@ pub(crate) fn search_level<D: Distance, G: Graph, V: Visited>(
     }
     let mut fresh: Vec<u32> = Vec::with_capacity(64);
     let mut pending: Vec<(u32, &[u8])> = Vec::with_capacity(64);
-    while let Some(Reverse((dist, node))) = candidates.pop() {
-        if results.len() >= ef {
-            if let Some(&(worst, _)) = results.peek() {
-                if dist > worst {
-                    break;
-                }
-            }
+    while let Some(Reverse(nearest)) = candidates.pop() {
+        if results.len() >= ef
+            && results
+                .peek()
+                .is_some_and(|worst| nearest.dist_order() > worst.dist_order())
+        {
+            break;
         }
+        let node = nearest.0 as u32;
         // The next candidate is likely the nearest one left: start loading its links.
-        if let Some(&Reverse((_, next))) = candidates.peek() {
-            graph.prefetch_links(next, level);
+        if let Some(&Reverse(next)) = candidates.peek() {
+            graph.prefetch_links(next.0 as u32, level);
         }
         graph.neighbors(node, level, scratch)?;
         // Three passes over the new neighbours, so their scattered memory loads overlap instead
@@ -211,19 +253,28 @@ pub(crate) fn search_level<D: Distance, G: Graph, V: Visited>(
         for &(next, vector) in &pending {
             let d = Dist(D::distance(query, vector));
             let full = results.len() >= ef;
-            if full && results.peek().is_some_and(|&(worst, _)| d >= worst) {
+            if full
+                && results
+                    .peek()
+                    .is_some_and(|worst| Key::order(d) >= worst.dist_order())
+            {
                 continue;
             }
-            candidates.push(Reverse((d, next)));
+            let key = Key::new(d, next);
+            candidates.push(Reverse(key));
             if accept(next) {
-                results.push((d, next));
+                results.push(key);
                 if results.len() > ef {
                     results.pop();
                 }
             }
         }
     }
-    Ok(results.into_sorted_vec())
+    Ok(results
+        .into_sorted_vec()
+        .into_iter()
+        .map(Key::scored)
+        .collect())
 }
 
 /// The neighbour-selection heuristic of HNSW: walking `candidates` nearest first, keep one only
@@ -251,4 +302,47 @@ pub(crate) fn select_neighbors(
         }
     }
     kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_order_and_unpack_like_scored_pairs() {
+        let dists = [
+            f32::NEG_INFINITY,
+            -3.5,
+            -1e-7,
+            -0.0,
+            0.0,
+            1e-30,
+            1e-7,
+            0.5,
+            1.0,
+            2.0,
+            1e30,
+            f32::INFINITY,
+        ];
+        let mut pairs: Vec<Scored> = Vec::new();
+        for (i, &d) in dists.iter().enumerate() {
+            for node in [0, 7, u32::MAX] {
+                pairs.push((Dist(d), node ^ i as u32));
+            }
+        }
+        for &a in &pairs {
+            let key = Key::new(a.0, a.1);
+            let (d, node) = key.scored();
+            assert_eq!((d.0.to_bits(), node), (a.0 .0.to_bits(), a.1));
+            for &b in &pairs {
+                let other = Key::new(b.0, b.1);
+                assert_eq!(key.cmp(&other), a.cmp(&b), "{a:?} vs {b:?}");
+                assert_eq!(
+                    Key::order(a.0).cmp(&Key::order(b.0)),
+                    a.0.cmp(&b.0),
+                    "{a:?} vs {b:?}"
+                );
+            }
+        }
+    }
 }
