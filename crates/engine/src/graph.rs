@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::error::Result;
-use crate::metric::Distance;
+use crate::metric::{Distance, Query};
 
 /// A graph the beam search can walk. Node ids are whatever the implementation uses (item ids for
 /// the stored graph, dense positions for the build).
@@ -203,6 +203,7 @@ pub(crate) fn search_level<D: Distance, G: Graph, V: Visited>(
     accept: &dyn Fn(u32) -> bool,
     scratch: &mut Vec<u32>,
 ) -> Result<Vec<Scored>> {
+    let query = Query::new(query);
     // Capacities are hints: a huge `ef` grows the heaps as they fill instead of up front.
     let mut candidates: BinaryHeap<Reverse<Key>> =
         BinaryHeap::with_capacity(ef.saturating_mul(4).min(1 << 14));
@@ -251,7 +252,7 @@ pub(crate) fn search_level<D: Distance, G: Graph, V: Visited>(
             }
         }
         for &(next, vector) in &pending {
-            let d = Dist(D::distance(query, vector));
+            let d = Dist(D::distance_to(&query, vector));
             let full = results.len() >= ef;
             if full
                 && results

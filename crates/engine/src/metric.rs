@@ -88,9 +88,39 @@ pub trait Distance: Copy + Send + Sync + 'static {
     /// is cheaper (euclidean stays squared, binary metrics count bits).
     fn distance(a: &[u8], b: &[u8]) -> f32;
 
+    /// `distance(query.bytes(), b)`, for one query compared with many vectors: float metrics
+    /// take the query's components and norm from `query` instead of decoding them every time.
+    #[inline]
+    fn distance_to(query: &Query<'_>, b: &[u8]) -> f32 {
+        Self::distance(query.bytes, b)
+    }
+
     /// Turns an internal distance into the one the API reports.
     fn finalize(internal: f32, _dimensions: usize) -> f32 {
         internal
+    }
+}
+
+/// A stored-form query decoded once for a search: its components (when the bytes are 4-byte
+/// aligned and it is a float vector) and its norm.
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    bytes: &'a [u8],
+    floats: Option<&'a [f32]>,
+    norm: f32,
+}
+
+impl<'a> Query<'a> {
+    pub fn new(bytes: &'a [u8]) -> Query<'a> {
+        Query {
+            bytes,
+            floats: float_body(bytes),
+            norm: float_norm(bytes),
+        }
+    }
+
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
     }
 }
 
@@ -109,6 +139,7 @@ pub fn float_components(stored: &[u8]) -> Cow<'_, [f32]> {
     }
 }
 
+#[inline(always)]
 fn float_norm(stored: &[u8]) -> f32 {
     match stored.get(..4) {
         Some(b) => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
@@ -204,6 +235,13 @@ impl Distance for Euclidean {
     fn distance(a: &[u8], b: &[u8]) -> f32 {
         with_floats(a, b, kernels::l2_squared)
     }
+    #[inline]
+    fn distance_to(query: &Query<'_>, b: &[u8]) -> f32 {
+        match (query.floats, float_body(b)) {
+            (Some(x), Some(y)) => kernels::l2_squared(x, y),
+            _ => Self::distance(query.bytes, b),
+        }
+    }
     fn finalize(internal: f32, _: usize) -> f32 {
         internal.max(0.0).sqrt()
     }
@@ -213,14 +251,29 @@ impl Distance for Cosine {
     const KIND: MetricKind = MetricKind::Cosine;
     #[inline]
     fn distance(a: &[u8], b: &[u8]) -> f32 {
-        let (na, nb) = (float_norm(a), float_norm(b));
-        if na == 0.0 || nb == 0.0 {
-            // A zero vector has no direction: it is at distance 0 from another zero vector and
-            // at distance 1 (orthogonal) from everything else, never NaN.
-            return if na == nb { 0.0 } else { 1.0 };
-        }
-        (1.0 - with_floats(a, b, kernels::dot) / (na * nb)).clamp(0.0, 2.0)
+        cosine(float_norm(a), float_norm(b), || {
+            with_floats(a, b, kernels::dot)
+        })
     }
+    #[inline]
+    fn distance_to(query: &Query<'_>, b: &[u8]) -> f32 {
+        match (query.floats, float_body(b)) {
+            (Some(x), Some(y)) => cosine(query.norm, float_norm(b), || kernels::dot(x, y)),
+            _ => Self::distance(query.bytes, b),
+        }
+    }
+}
+
+/// Cosine distance from the two norms and the dot product (computed only when both norms are
+/// non-zero).
+#[inline(always)]
+fn cosine(na: f32, nb: f32, dot: impl FnOnce() -> f32) -> f32 {
+    if na == 0.0 || nb == 0.0 {
+        // A zero vector has no direction: it is at distance 0 from another zero vector and
+        // at distance 1 (orthogonal) from everything else, never NaN.
+        return if na == nb { 0.0 } else { 1.0 };
+    }
+    (1.0 - dot() / (na * nb)).clamp(0.0, 2.0)
 }
 
 impl Distance for Manhattan {
@@ -228,6 +281,13 @@ impl Distance for Manhattan {
     #[inline]
     fn distance(a: &[u8], b: &[u8]) -> f32 {
         with_floats(a, b, kernels::l1)
+    }
+    #[inline]
+    fn distance_to(query: &Query<'_>, b: &[u8]) -> f32 {
+        match (query.floats, float_body(b)) {
+            (Some(x), Some(y)) => kernels::l1(x, y),
+            _ => Self::distance(query.bytes, b),
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::graph::{search_level, Dist, Graph, IdSet, Marks, Scored, Visited};
 use crate::items::{check_dimensions, IndexInfo};
 use crate::links;
-use crate::metric::Distance;
+use crate::metric::{Distance, Query};
 use crate::store::{Database, ReadTxn, Shared};
 use crate::view::View;
 use crate::with_metric;
@@ -283,6 +283,7 @@ fn exact_scan<D: Distance>(
     k: usize,
 ) -> Result<Vec<Scored>> {
     let view = graph.view;
+    let query = Query::new(query);
     let mut best: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
     for (i, id) in allowed.iter().enumerate() {
         if i % 1024 == 1023
@@ -302,7 +303,7 @@ fn exact_scan<D: Distance>(
         let Some(vector) = graph.vector(id)? else {
             continue;
         };
-        let d = Dist(D::distance(query, vector));
+        let d = Dist(D::distance_to(&query, vector));
         if best.len() < k {
             best.push((d, id));
         } else if best.peek().is_some_and(|&(worst, _)| d < worst) {
