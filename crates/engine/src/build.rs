@@ -17,6 +17,7 @@ use crate::graph::{search_level, select_neighbors, Dist, Graph, Marks, Scored};
 use crate::header::Header;
 use crate::items::{load_header, load_set, node_range, put_header, put_set};
 use crate::keys;
+use crate::level0::Level0;
 use crate::links::{self, check_vector};
 use crate::metric::Distance;
 use crate::store::{Appender, Database, Shared};
@@ -152,20 +153,18 @@ struct BuildGraph<'t> {
     levels: Vec<u8>,
     in_graph: Vec<bool>,
     /// Level-0 links of every node.
-    links0: Vec<Mutex<Vec<u32>>>,
+    links0: Level0,
     /// Links on levels 1..=level, for nodes above level 0.
     upper: Vec<Vec<Mutex<Vec<u32>>>>,
     dirty: Vec<AtomicBool>,
 }
 
 impl BuildGraph<'_> {
-    fn lists(&self, node: u32, level: u8) -> Option<&Mutex<Vec<u32>>> {
-        let node = node as usize;
-        if level == 0 {
-            self.links0.get(node)
-        } else {
-            self.upper.get(node)?.get(level as usize - 1)
-        }
+    /// The links of `node` on an upper `level` (level 0 lives in `links0`).
+    fn upper_list(&self, node: u32, level: u8) -> Option<&Mutex<Vec<u32>>> {
+        self.upper
+            .get(node as usize)?
+            .get((level as usize).checked_sub(1)?)
     }
 
     fn position(&self, id: u32) -> Option<u32> {
@@ -173,10 +172,14 @@ impl BuildGraph<'_> {
     }
 
     fn set_links(&self, node: u32, level: u8, links: Vec<u32>) {
-        if let Some(list) = self.lists(node, level) {
+        if level == 0 {
+            self.links0.write(node, &links);
+        } else if let Some(list) = self.upper_list(node, level) {
             *list.lock().unwrap_or_else(|p| p.into_inner()) = links;
-            self.dirty[node as usize].store(true, AtomicOrdering::Relaxed);
+        } else {
+            return;
         }
+        self.dirty[node as usize].store(true, AtomicOrdering::Relaxed);
     }
 }
 
@@ -185,16 +188,27 @@ impl Graph for BuildGraph<'_> {
         Ok(self.vectors.get(node as usize).copied())
     }
     fn neighbors(&self, node: u32, level: u8, out: &mut Vec<u32>) -> Result<()> {
-        out.clear();
-        if let Some(list) = self.lists(node, level) {
-            out.extend_from_slice(&list.lock().unwrap_or_else(|p| p.into_inner()));
+        if level == 0 {
+            self.links0.read(node, out);
+        } else {
+            out.clear();
+            if let Some(list) = self.upper_list(node, level) {
+                out.extend_from_slice(&list.lock().unwrap_or_else(|p| p.into_inner()));
+            }
         }
         Ok(())
+    }
+    fn prefetch_links(&self, node: u32, level: u8) {
+        if level == 0 {
+            self.links0.prefetch(node);
+        }
     }
 }
 
 thread_local! {
     static VISITED: RefCell<Marks> = RefCell::new(Marks::default());
+    /// A level-0 list being changed by `link`.
+    static LIST: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The graph's entry point and top level, changed under a lock when a node tops the graph.
@@ -254,7 +268,7 @@ fn build_in<D: Distance>(
         });
     }
 
-    let graph = load_graph(s, txn, index, stored_len, control)?;
+    let graph = load_graph(s, txn, index, stored_len, params.m0, control)?;
     let n = graph.ids.len();
     let removed: Vec<u32> = (0..n as u32)
         .filter(|&p| {
@@ -270,7 +284,7 @@ fn build_in<D: Distance>(
     repair::<D>(&graph, &removed, &params, control)?;
     for &p in &removed {
         graph.in_graph[p as usize] = false;
-        graph.links0[p as usize] = Mutex::new(Vec::new());
+        graph.links0.write(p, &[]);
         graph.upper[p as usize].clear();
     }
     // Give the nodes to insert their levels and empty link lists before anyone can reach them.
@@ -297,21 +311,22 @@ fn build_in<D: Distance>(
     }
 
     // Collect what to write, then let go of the borrowed vectors before writing.
+    let mut scratch = Vec::new();
     let mut output: Vec<(u32, Vec<Vec<u32>>)> = Vec::new();
     for p in 0..n {
         if !graph.in_graph[p] || !graph.dirty[p].load(AtomicOrdering::Relaxed) {
             continue;
         }
         let mut levels = Vec::with_capacity(1 + graph.upper[p].len());
-        let to_ids = |list: &Mutex<Vec<u32>>| -> Vec<u32> {
-            list.lock()
-                .unwrap_or_else(|e| e.into_inner())
+        let to_ids =
+            |list: &[u32]| -> Vec<u32> { list.iter().map(|&q| graph.ids[q as usize]).collect() };
+        graph.links0.read(p as u32, &mut scratch);
+        levels.push(to_ids(&scratch));
+        levels.extend(
+            graph.upper[p]
                 .iter()
-                .map(|&q| graph.ids[q as usize])
-                .collect()
-        };
-        levels.push(to_ids(&graph.links0[p]));
-        levels.extend(graph.upper[p].iter().map(to_ids));
+                .map(|list| to_ids(&list.lock().unwrap_or_else(|e| e.into_inner()))),
+        );
         output.push((graph.ids[p], levels));
     }
     let removed_ids: Vec<u32> = removed.iter().map(|&p| graph.ids[p as usize]).collect();
@@ -353,6 +368,7 @@ fn load_graph<'t>(
     txn: &'t RwTxn<'_>,
     index: u16,
     stored_len: usize,
+    m0: usize,
     control: &Control<'_>,
 ) -> Result<BuildGraph<'t>> {
     let (start, end) = node_range(index);
@@ -367,32 +383,36 @@ fn load_graph<'t>(
     }
     let n = ids.len();
     control.report("load", 0, n as u64);
+    // Level-0 lists first: a list stored by a build with a larger m0 keeps all its links (the
+    // next link added prunes it), so the slots per node are the longest list at least.
+    let position = |id: u32| ids.binary_search(&id).ok().map(|p| p as u32);
+    let mut lists: Vec<(u32, Vec<u32>)> = Vec::new();
+    let mut scratch = Vec::new();
+    for (i, entry) in s.links.range(txn, &range)?.enumerate() {
+        let (key, value) = entry?;
+        let id = keys::id_of(key).ok_or_else(|| Error::Corrupt("short link key".into()))?;
+        let Some(p) = position(id) else {
+            return Err(Error::Corrupt(format!("item {id} has links but no vector")));
+        };
+        links::decode_into(value, id, &mut scratch)?;
+        lists.push((p, scratch.iter().filter_map(|&id| position(id)).collect()));
+        if i % 65_536 == 0 {
+            control.check()?;
+        }
+    }
+    let capacity = lists.iter().map(|(_, l)| l.len()).fold(m0, usize::max);
     let mut graph = BuildGraph {
         ids,
         vectors,
         levels: vec![0; n],
         in_graph: vec![false; n],
-        links0: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
+        links0: Level0::new(n, capacity),
         upper: (0..n).map(|_| Vec::new()).collect(),
         dirty: (0..n).map(|_| AtomicBool::new(false)).collect(),
     };
-    let mut scratch = Vec::new();
-    for (i, entry) in s.links.range(txn, &range)?.enumerate() {
-        let (key, value) = entry?;
-        let id = keys::id_of(key).ok_or_else(|| Error::Corrupt("short link key".into()))?;
-        let Some(p) = graph.position(id) else {
-            return Err(Error::Corrupt(format!("item {id} has links but no vector")));
-        };
-        links::decode_into(value, id, &mut scratch)?;
-        let list: Vec<u32> = scratch
-            .iter()
-            .filter_map(|&id| graph.position(id))
-            .collect();
+    for (p, list) in lists {
         graph.in_graph[p as usize] = true;
-        graph.links0[p as usize] = Mutex::new(list);
-        if i % 65_536 == 0 {
-            control.check()?;
-        }
+        graph.links0.write(p, &list);
     }
     for entry in s.upper.range(txn, &range)? {
         let (key, value) = entry?;
@@ -643,33 +663,37 @@ fn link<D: Distance>(
     capacity: usize,
     alpha: f32,
 ) {
-    let Some(list) = graph.lists(node, level) else {
-        return;
-    };
-    let mut list = list.lock().unwrap_or_else(|e| e.into_inner());
-    let before = list.len();
-    for &(_, q) in new {
-        if q != node && !list.contains(&q) {
-            list.push(q);
+    let add = |list: &mut Vec<u32>| {
+        let before = list.len();
+        for &(_, q) in new {
+            if q != node && !list.contains(&q) {
+                list.push(q);
+            }
         }
+        if list.len() == before {
+            return;
+        }
+        graph.dirty[node as usize].store(true, AtomicOrdering::Relaxed);
+        if list.len() <= capacity {
+            return;
+        }
+        let base = graph.vectors[node as usize];
+        let distance =
+            |a: u32, b: u32| D::distance(graph.vectors[a as usize], graph.vectors[b as usize]);
+        let mut scored: Vec<Scored> = list
+            .iter()
+            .map(|&q| (Dist(D::distance(base, graph.vectors[q as usize])), q))
+            .collect();
+        scored.sort_unstable();
+        let kept = select_neighbors(&scored, capacity, alpha, distance);
+        list.clear();
+        list.extend(kept.into_iter().map(|(_, q)| q));
+    };
+    if level == 0 {
+        LIST.with(|scratch| graph.links0.update(node, &mut scratch.borrow_mut(), add));
+    } else if let Some(list) = graph.upper_list(node, level) {
+        add(&mut list.lock().unwrap_or_else(|e| e.into_inner()));
     }
-    if list.len() == before {
-        return;
-    }
-    graph.dirty[node as usize].store(true, AtomicOrdering::Relaxed);
-    if list.len() <= capacity {
-        return;
-    }
-    let base = graph.vectors[node as usize];
-    let distance =
-        |a: u32, b: u32| D::distance(graph.vectors[a as usize], graph.vectors[b as usize]);
-    let mut scored: Vec<Scored> = list
-        .iter()
-        .map(|&q| (Dist(D::distance(base, graph.vectors[q as usize])), q))
-        .collect();
-    scored.sort_unstable();
-    let kept = select_neighbors(&scored, capacity, alpha, distance);
-    *list = kept.into_iter().map(|(_, q)| q).collect();
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -122,27 +122,36 @@ impl Ord for Dist {
 /// Hints the CPU to load the first cache lines of `bytes` (a vector about to be scored).
 #[inline(always)]
 pub(crate) fn prefetch(bytes: &[u8]) {
+    prefetch_raw(bytes.as_ptr(), bytes.len());
+}
+
+/// Hints the CPU to load the first cache lines (up to four) of the `len` bytes at `p`. Takes a
+/// pointer, not a slice, so that memory other threads write (atomics) can be prefetched
+/// without making a reference to it.
+#[inline(always)]
+pub(crate) fn prefetch_raw(p: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = bytes.as_ptr() as *const i8;
+        let p = p as *const i8;
         // SAFETY: prefetching is a hint that never faults, whatever the address; SSE is part
-        // of the x86-64 baseline. Lines past the end of `bytes` are never read by this code.
+        // of the x86-64 baseline. `wrapping_add` computes the line addresses without asserting
+        // anything about the allocation, and nothing is read.
         unsafe {
             _mm_prefetch(p, _MM_HINT_T0);
-            if bytes.len() > 64 {
-                _mm_prefetch(p.add(64), _MM_HINT_T0);
+            if len > 64 {
+                _mm_prefetch(p.wrapping_add(64), _MM_HINT_T0);
             }
-            if bytes.len() > 128 {
-                _mm_prefetch(p.add(128), _MM_HINT_T0);
+            if len > 128 {
+                _mm_prefetch(p.wrapping_add(128), _MM_HINT_T0);
             }
-            if bytes.len() > 192 {
-                _mm_prefetch(p.add(192), _MM_HINT_T0);
+            if len > 192 {
+                _mm_prefetch(p.wrapping_add(192), _MM_HINT_T0);
             }
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = bytes;
+    let _ = (p, len);
 }
 
 /// A scored node: (distance to the query, node).

@@ -11,6 +11,7 @@ pub mod header;
 mod items;
 pub mod kernels;
 mod keys;
+mod level0;
 mod links;
 pub mod metric;
 #[doc(hidden)]

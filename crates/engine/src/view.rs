@@ -68,10 +68,7 @@ impl Table {
     /// Starts loading the slots of `id` into the cache.
     fn prefetch_slots(&self, id: u32) {
         if let Some(pair) = self.slots.get(id as usize) {
-            // SAFETY: `pair` is a live element of the table; its bytes are plain atomics.
-            crate::graph::prefetch(unsafe {
-                std::slice::from_raw_parts(pair.as_ptr() as *const u8, 16)
-            });
+            crate::graph::prefetch_raw(pair.as_ptr() as *const u8, 16);
         }
     }
 

@@ -502,3 +502,50 @@ fn repeated_ids_in_a_batch_and_re_adds_of_built_items() {
     assert_eq!(all.iter().map(|n| n.id).collect::<Vec<_>>(), vec![7, 9]);
     assert_eq!(db.get_vector(0, 3).unwrap(), None);
 }
+
+#[test]
+fn a_smaller_m0_in_a_later_build_keeps_the_longer_stored_lists_and_recall() {
+    let n = 3000;
+    let data = clustered(n, DIMS, 11);
+    let queries = clustered(200, DIMS, 12);
+    let all = ids(n);
+    let (first, second) = all.split_at(2000);
+    let (_dir, db) = temp_db();
+    db.add_items(0, DIMS, MetricKind::Euclidean, first, &rows(&data, first))
+        .unwrap();
+    let wide = BuildOptions {
+        m: Some(24),
+        m0: Some(96),
+        ..BuildOptions::default()
+    };
+    build_with(&db, 0, &wide);
+    let before = average_recall(&db, &data, first, &queries);
+    // The next build loads lists of up to 96 links while its own capacity is 16.
+    db.add_items(0, DIMS, MetricKind::Euclidean, second, &rows(&data, second))
+        .unwrap();
+    let narrow = BuildOptions {
+        m: Some(8),
+        m0: Some(16),
+        ..BuildOptions::default()
+    };
+    let stats = build_with(&db, 0, &narrow);
+    assert_eq!(stats.inserted, second.len() as u64);
+    let after = average_recall(&db, &data, &all, &queries);
+    eprintln!("m0 96: recall {before:.4}; after adding a third with m0 16: {after:.4}");
+    assert!(after >= 0.9, "recall {after:.4} after the narrower build");
+    // Every item is reachable: each one finds itself.
+    for &id in all.iter().step_by(37) {
+        let q = &data[id as usize * DIMS..(id as usize + 1) * DIMS];
+        let found = db
+            .search(
+                0,
+                q,
+                &SearchOptions {
+                    ef: Some(64),
+                    ..SearchOptions::new(1)
+                },
+            )
+            .unwrap();
+        assert_eq!(found[0].id, id);
+    }
+}
