@@ -49,27 +49,30 @@ function toResults(pairs) {
   return results
 }
 
-const { prototype: reader } = binding.Reader
-const searchPairs = reader.search
-const searchByIdPairs = reader.searchById
-Object.defineProperties(reader, {
-  search: {
-    value: function search(query, options) {
-      return searchPairs.call(this, query, options).then(toResults)
-    },
+// The addon's own methods, kept once on the prototype: when this file is evaluated again over
+// the same loaded addon (Jest runs every test file's modules afresh; hot reloaders clear the
+// require cache), the wrappers must wrap the addon's methods, not the previous wrappers.
+const reader = binding.Reader.prototype
+const NATIVE = Symbol.for('hannoy.native-search')
+if (!Object.prototype.hasOwnProperty.call(reader, NATIVE)) {
+  Object.defineProperty(reader, NATIVE, {
+    value: { search: reader.search, searchById: reader.searchById },
+  })
+}
+const native = reader[NATIVE]
+for (const name of ['search', 'searchById']) {
+  const pairs = native[name]
+  Object.defineProperty(reader, name, {
+    value: {
+      [name](first, options) {
+        return pairs.call(this, first, options).then(toResults)
+      },
+    }[name],
     writable: true,
     enumerable: true,
     configurable: true,
-  },
-  searchById: {
-    value: function searchById(id, options) {
-      return searchByIdPairs.call(this, id, options).then(toResults)
-    },
-    writable: true,
-    enumerable: true,
-    configurable: true,
-  },
-})
+  })
+}
 
 module.exports.Database = binding.Database
 module.exports.Reader = binding.Reader

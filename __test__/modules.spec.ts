@@ -47,6 +47,14 @@ describe('module formats', () => {
     expect(out.instances).toEqual([true, true, true])
   })
 
+  it('index.js evaluated twice over the same addon (Jest, hot reloading) still answers with objects', async () => {
+    const out = await runFixture(path.join(FIXTURES, 'reload.cjs'))
+    expect(out.reloaded).toBe(true)
+    expect(out.sameAddon).toBe(true)
+    expect(out.distances).toEqual(['number', 'number'])
+    expect(out.byId).toEqual([{ id: 2, distance: 0 }])
+  })
+
   it('CommonJS: require of index.js', async () => {
     const out = await runFixture(path.join(FIXTURES, 'cjs-require.cjs'))
     expect(out.types).toEqual(['function', 'function', 'function'])
