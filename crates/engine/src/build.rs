@@ -168,19 +168,50 @@ impl BuildGraph<'_> {
     }
 
     fn position(&self, id: u32) -> Option<u32> {
-        self.ids.binary_search(&id).ok().map(|p| p as u32)
+        position_in(&self.ids, id)
     }
 
-    fn set_links(&self, node: u32, level: u8, links: Vec<u32>) {
+    /// Runs `f` on the links of `node` on `level` under the list's lock and keeps what it
+    /// leaves; `None` when the node has no list there.
+    fn with_list<R>(&self, node: u32, level: u8, f: impl FnOnce(&mut Vec<u32>) -> R) -> Option<R> {
         if level == 0 {
-            self.links0.write(node, &links);
-        } else if let Some(list) = self.upper_list(node, level) {
-            *list.lock().unwrap_or_else(|p| p.into_inner()) = links;
+            LIST.with(|scratch| self.links0.update(node, &mut scratch.borrow_mut(), f))
         } else {
-            return;
+            let list = self.upper_list(node, level)?;
+            Some(f(&mut list.lock().unwrap_or_else(|p| p.into_inner())))
         }
-        self.dirty[node as usize].store(true, AtomicOrdering::Relaxed);
     }
+
+    fn mark_dirty(&self, node: u32) {
+        if let Some(dirty) = self.dirty.get(node as usize) {
+            dirty.store(true, AtomicOrdering::Relaxed);
+        }
+    }
+}
+
+/// The position of `id` among the sorted `ids`.
+fn position_in(ids: &[u32], id: u32) -> Option<u32> {
+    ids.binary_search(&id).ok().map(|p| p as u32)
+}
+
+/// Cuts `list`, the links of `node`, down to `capacity` with the neighbour-selection heuristic.
+fn prune<D: Distance>(
+    vectors: &[&[u8]],
+    node: u32,
+    list: &mut Vec<u32>,
+    capacity: usize,
+    alpha: f32,
+) {
+    let base = vectors[node as usize];
+    let distance = |a: u32, b: u32| D::distance(vectors[a as usize], vectors[b as usize]);
+    let mut scored: Vec<Scored> = list
+        .iter()
+        .map(|&q| (Dist(D::distance(base, vectors[q as usize])), q))
+        .collect();
+    scored.sort_unstable();
+    let kept = select_neighbors(&scored, capacity, alpha, distance);
+    list.clear();
+    list.extend(kept.into_iter().map(|(_, q)| q));
 }
 
 impl Graph for BuildGraph<'_> {
@@ -268,7 +299,7 @@ fn build_in<D: Distance>(
         });
     }
 
-    let graph = load_graph(s, txn, index, stored_len, params.m0, control)?;
+    let graph = load_graph::<D>(s, txn, index, stored_len, &params, control)?;
     let n = graph.ids.len();
     let removed: Vec<u32> = (0..n as u32)
         .filter(|&p| {
@@ -363,12 +394,12 @@ fn build_in<D: Distance>(
 }
 
 /// Reads every node of `index`: its vector (borrowed from the map) and its links.
-fn load_graph<'t>(
+fn load_graph<'t, D: Distance>(
     s: &Shared,
     txn: &'t RwTxn<'_>,
     index: u16,
     stored_len: usize,
-    m0: usize,
+    params: &Params,
     control: &Control<'_>,
 ) -> Result<BuildGraph<'t>> {
     let (start, end) = node_range(index);
@@ -383,36 +414,36 @@ fn load_graph<'t>(
     }
     let n = ids.len();
     control.report("load", 0, n as u64);
-    // Level-0 lists first: a list stored by a build with a larger m0 keeps all its links (the
-    // next link added prunes it), so the slots per node are the longest list at least.
-    let position = |id: u32| ids.binary_search(&id).ok().map(|p| p as u32);
-    let mut lists: Vec<(u32, Vec<u32>)> = Vec::new();
-    let mut scratch = Vec::new();
-    for (i, entry) in s.links.range(txn, &range)?.enumerate() {
-        let (key, value) = entry?;
-        let id = keys::id_of(key).ok_or_else(|| Error::Corrupt("short link key".into()))?;
-        let Some(p) = position(id) else {
-            return Err(Error::Corrupt(format!("item {id} has links but no vector")));
-        };
-        links::decode_into(value, id, &mut scratch)?;
-        lists.push((p, scratch.iter().filter_map(|&id| position(id)).collect()));
-        if i % 65_536 == 0 {
-            control.check()?;
-        }
-    }
-    let capacity = lists.iter().map(|(_, l)| l.len()).fold(m0, usize::max);
     let mut graph = BuildGraph {
         ids,
         vectors,
         levels: vec![0; n],
         in_graph: vec![false; n],
-        links0: Level0::new(n, capacity),
+        links0: Level0::new(n, params.m0),
         upper: (0..n).map(|_| Vec::new()).collect(),
         dirty: (0..n).map(|_| AtomicBool::new(false)).collect(),
     };
-    for (p, list) in lists {
+    let mut scratch = Vec::new();
+    let mut list = Vec::new();
+    for (i, entry) in s.links.range(txn, &range)?.enumerate() {
+        let (key, value) = entry?;
+        let id = keys::id_of(key).ok_or_else(|| Error::Corrupt("short link key".into()))?;
+        let Some(p) = graph.position(id) else {
+            return Err(Error::Corrupt(format!("item {id} has links but no vector")));
+        };
+        links::decode_into(value, id, &mut scratch)?;
+        list.clear();
+        list.extend(scratch.iter().filter_map(|&id| graph.position(id)));
+        // A list stored by a build with a larger m0 is cut to this build's m0 now.
+        if list.len() > params.m0 {
+            prune::<D>(&graph.vectors, p, &mut list, params.m0, params.alpha);
+            graph.mark_dirty(p);
+        }
         graph.in_graph[p as usize] = true;
         graph.links0.write(p, &list);
+        if i % 65_536 == 0 {
+            control.check()?;
+        }
     }
     for entry in s.upper.range(txn, &range)? {
         let (key, value) = entry?;
@@ -508,9 +539,20 @@ fn repair<D: Distance>(
                 let capacity = params.capacity(level as usize);
                 let slots = scratch.len().min(capacity).saturating_sub(survivors.len());
                 let fresh = select_neighbors(&scored, slots, params.alpha, distance);
-                let mut list = survivors;
-                list.extend(fresh.iter().map(|&(_, q)| q));
-                graph.set_links(p, level, list);
+                // Under the list's lock, so that links other threads added since it was read
+                // (their own repairs linking back) stay.
+                graph.with_list(p, level, |list| {
+                    list.retain(|&q| !is_removed[q as usize]);
+                    for &(_, q) in &fresh {
+                        if !list.contains(&q) {
+                            list.push(q);
+                        }
+                    }
+                    if list.len() > capacity {
+                        prune::<D>(&graph.vectors, p, list, capacity, params.alpha);
+                    }
+                });
+                graph.mark_dirty(p);
                 // New neighbours link back, as on insertion, so the hole closes from both sides.
                 for &(d, q) in &fresh {
                     link::<D>(graph, q, level, &[(d, p)], capacity, params.alpha);
@@ -663,7 +705,7 @@ fn link<D: Distance>(
     capacity: usize,
     alpha: f32,
 ) {
-    let add = |list: &mut Vec<u32>| {
+    graph.with_list(node, level, |list| {
         let before = list.len();
         for &(_, q) in new {
             if q != node && !list.contains(&q) {
@@ -673,27 +715,11 @@ fn link<D: Distance>(
         if list.len() == before {
             return;
         }
-        graph.dirty[node as usize].store(true, AtomicOrdering::Relaxed);
-        if list.len() <= capacity {
-            return;
+        graph.mark_dirty(node);
+        if list.len() > capacity {
+            prune::<D>(&graph.vectors, node, list, capacity, alpha);
         }
-        let base = graph.vectors[node as usize];
-        let distance =
-            |a: u32, b: u32| D::distance(graph.vectors[a as usize], graph.vectors[b as usize]);
-        let mut scored: Vec<Scored> = list
-            .iter()
-            .map(|&q| (Dist(D::distance(base, graph.vectors[q as usize])), q))
-            .collect();
-        scored.sort_unstable();
-        let kept = select_neighbors(&scored, capacity, alpha, distance);
-        list.clear();
-        list.extend(kept.into_iter().map(|(_, q)| q));
-    };
-    if level == 0 {
-        LIST.with(|scratch| graph.links0.update(node, &mut scratch.borrow_mut(), add));
-    } else if let Some(list) = graph.upper_list(node, level) {
-        add(&mut list.lock().unwrap_or_else(|e| e.into_inner()));
-    }
+    });
 }
 
 #[allow(clippy::too_many_arguments)]

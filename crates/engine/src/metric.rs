@@ -88,8 +88,8 @@ pub trait Distance: Copy + Send + Sync + 'static {
     /// is cheaper (euclidean stays squared, binary metrics count bits).
     fn distance(a: &[u8], b: &[u8]) -> f32;
 
-    /// `distance(query.bytes(), b)`, for one query compared with many vectors: float metrics
-    /// take the query's components and norm from `query` instead of decoding them every time.
+    /// `distance(query, b)` for the stored-form query `query` was made from: float metrics take
+    /// the query's components and norm from `query` instead of decoding them at every call.
     #[inline]
     fn distance_to(query: &Query<'_>, b: &[u8]) -> f32 {
         Self::distance(query.bytes, b)
@@ -101,8 +101,9 @@ pub trait Distance: Copy + Send + Sync + 'static {
     }
 }
 
-/// A stored-form query decoded once for a search: its components (when the bytes are 4-byte
-/// aligned and it is a float vector) and its norm.
+/// A stored-form query decoded once for a search level: its bytes and, read as a float vector,
+/// its components (when 4-byte aligned) and norm. Binary metrics use the bytes only (the float
+/// reading of their bits means nothing).
 #[derive(Debug, Clone, Copy)]
 pub struct Query<'a> {
     bytes: &'a [u8],
@@ -117,10 +118,6 @@ impl<'a> Query<'a> {
             floats: float_body(bytes),
             norm: float_norm(bytes),
         }
-    }
-
-    pub fn bytes(&self) -> &'a [u8] {
-        self.bytes
     }
 }
 
@@ -208,6 +205,20 @@ fn float_body(stored: &[u8]) -> Option<&[f32]> {
     bytemuck::try_cast_slice::<u8, f32>(stored.get(4..).unwrap_or(&[])).ok()
 }
 
+/// `f` on the query's components and those of the stored vector `b` when both are borrowed
+/// in place; `D::distance` on the bytes otherwise.
+#[inline(always)]
+fn with_query_floats<D: Distance>(
+    query: &Query<'_>,
+    b: &[u8],
+    f: impl FnOnce(&[f32], &[f32]) -> f32,
+) -> f32 {
+    match (query.floats, float_body(b)) {
+        (Some(x), Some(y)) => f(x, y),
+        _ => D::distance(query.bytes, b),
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn with_copies<R>(a: &[u8], b: &[u8], f: impl FnOnce(&[f32], &[f32]) -> R) -> R {
@@ -237,10 +248,7 @@ impl Distance for Euclidean {
     }
     #[inline]
     fn distance_to(query: &Query<'_>, b: &[u8]) -> f32 {
-        match (query.floats, float_body(b)) {
-            (Some(x), Some(y)) => kernels::l2_squared(x, y),
-            _ => Self::distance(query.bytes, b),
-        }
+        with_query_floats::<Self>(query, b, kernels::l2_squared)
     }
     fn finalize(internal: f32, _: usize) -> f32 {
         internal.max(0.0).sqrt()
@@ -257,10 +265,9 @@ impl Distance for Cosine {
     }
     #[inline]
     fn distance_to(query: &Query<'_>, b: &[u8]) -> f32 {
-        match (query.floats, float_body(b)) {
-            (Some(x), Some(y)) => cosine(query.norm, float_norm(b), || kernels::dot(x, y)),
-            _ => Self::distance(query.bytes, b),
-        }
+        with_query_floats::<Self>(query, b, |x, y| {
+            cosine(query.norm, float_norm(b), || kernels::dot(x, y))
+        })
     }
 }
 
@@ -284,10 +291,7 @@ impl Distance for Manhattan {
     }
     #[inline]
     fn distance_to(query: &Query<'_>, b: &[u8]) -> f32 {
-        match (query.floats, float_body(b)) {
-            (Some(x), Some(y)) => kernels::l1(x, y),
-            _ => Self::distance(query.bytes, b),
-        }
+        with_query_floats::<Self>(query, b, kernels::l1)
     }
 }
 
