@@ -360,15 +360,16 @@ function mergeRound(kept, next) {
     for (const m of next.modes) for (const p of m.points) p.qpsRounds = [p.qps];
     return { ...next, rounds: 1 };
   }
-  for (const m of kept.modes) {
-    const nm = next.modes.find((x) => x.mode === m.mode);
-    if (!nm) continue;
-    m.points = m.points.map((p) => {
-      const np = nm.points.find((x) => x.ef === p.ef);
-      if (!np) return p;
-      const qpsRounds = [...p.qpsRounds, np.qps];
-      return np.qps > p.qps ? { ...np, qpsRounds } : { ...p, qpsRounds };
-    });
+  for (const nm of next.modes) {
+    let m = kept.modes.find((x) => x.mode === nm.mode);
+    if (!m) kept.modes.push(m = { ...nm, points: [] }); // the first round ran out of time first
+    for (const np of nm.points) {
+      const i = m.points.findIndex((x) => x.ef === np.ef);
+      if (i < 0) { m.points.push({ ...np, qpsRounds: [np.qps] }); continue; }
+      const p = m.points[i], qpsRounds = [...p.qpsRounds, np.qps];
+      m.points[i] = np.qps > p.qps ? { ...np, qpsRounds } : { ...p, qpsRounds };
+    }
+    m.points.sort((a, b) => a.ef - b.ef);
   }
   const peak = (a, b) => Math.max(a || 0, b || 0);
   kept.peakRssAnonSampled = peak(kept.peakRssAnonSampled, next.peakRssAnonSampled);
@@ -583,7 +584,7 @@ async function main() {
     try { built[e] = await buildEngine(e, ds, o, env); }
     catch (err) { built[e] = { status: 'failed', phase: 'build', reason: String(err && err.stack || err) }; }
     const b = built[e];
-    if (b.status !== 'built') { res.engines[e] = b; say(`  [${e}] ${b.status}${b.phase ? ' in ' + b.phase : ''}: ${b.reason}`); }
+    if (b.status !== 'built') say(`  [${e}] ${b.status}${b.phase ? ' in ' + b.phase : ''}: ${b.reason}`);
   }
   // Search rounds, engines in turn, so that each engine's figures sample the same spells of the
   // machine's load.
@@ -599,9 +600,9 @@ async function main() {
       b.search = mergeRound(b.search, s.search);
     }
   }
-  for (const e of engines) {
+  for (const e of engines) { // in the order asked for, whatever failed
     const b = built[e];
-    if (b.status !== 'built') continue;
+    if (b.status !== 'built') { res.engines[e] = b; continue; }
     if (b.search) res.engines[e] = { status: 'ok', build: b.build, search: b.search, ...(b.lastFailure ? { laterRoundFailed: b.lastFailure } : {}) };
     else res.engines[e] = { status: 'failed', phase: 'search', reason: b.lastFailure, build: b.build, log: path.relative(ROOT, b.run.logFile) };
   }
