@@ -85,10 +85,14 @@ export class Child {
 export function runNode(
   file: string,
   args: string[],
-  opts: { cwd?: string; timeoutMs?: number } = {},
+  opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd })
+    const p = spawn(process.execPath, [file, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: opts.cwd,
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
+    })
     let stdout = ''
     let stderr = ''
     p.stdout?.on('data', (b: Buffer) => (stdout += b.toString()))

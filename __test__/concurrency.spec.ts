@@ -5,7 +5,7 @@ import { afterAll, afterEach, describe, expect, it, onTestFinished } from 'vites
 import { Database } from '../index.js'
 import * as path from 'node:path'
 import { Child, runNode, type Msg } from './child'
-import { Scratch, fillAndBuild, randomVectors, range, row, sleep, waitFor } from './helpers'
+import { FIXTURES, Scratch, fillAndBuild, randomVectors, range, row, sleep, waitFor } from './helpers'
 
 const scratch = new Scratch()
 const children: Child[] = []
@@ -90,6 +90,23 @@ describe('in one process', () => {
       expect(s.ok).toBeGreaterThan(0)
     }
   })
+
+  for (const readThreads of ['', '1']) {
+    it(`searches run on hannoy's read threads: they answer while libuv's only thread is busy${readThreads ? ' (HANNOY_READ_THREADS=1)' : ''}`, async () => {
+      const file = path.join(FIXTURES, 'busy-libuv.cjs')
+      const env = { UV_THREADPOOL_SIZE: '1', HANNOY_READ_THREADS: readThreads }
+      const res = await runNode(file, [path.join(scratch.dir(), 'db')], { env, timeoutMs: 60_000 })
+      expect(res.code, res.stderr).toBe(0)
+      const out = JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}')
+      expect(out.ok).toBe(true)
+      expect(out.firstIsItself).toBe(true)
+      expect(out.sameAnswers).toBe(true)
+      // 50 searches of 2,000 vectors take milliseconds, the pbkdf2 about 1.5 s: searches queued
+      // behind it on libuv's pool would all answer after it.
+      expect(out.answeredWhileBusy, 'searches waited for libuv pool').toBe(50)
+      expect(out.countWhileBusy).toBe(2000)
+    })
+  }
 })
 
 describe('across processes', () => {

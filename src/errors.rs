@@ -13,6 +13,8 @@ pub const CLOSED: &str = "ERR_HANNOY_CLOSED";
 pub const VERSION: &str = "ERR_HANNOY_VERSION";
 pub const CORRUPT: &str = "ERR_HANNOY_CORRUPT";
 pub const IO: &str = "ERR_HANNOY_IO";
+/// A bug: a read that panicked (the process goes on).
+pub const INTERNAL: &str = "ERR_HANNOY_INTERNAL";
 /// Node's own code for an `AbortError`.
 pub const ABORT: &str = "ABORT_ERR";
 
@@ -38,6 +40,10 @@ impl Failure {
 
     pub fn closed() -> Failure {
         Failure::new(CLOSED, "the database is closed")
+    }
+
+    pub fn internal(message: impl Into<String>) -> Failure {
+        Failure::new(INTERNAL, message)
     }
 
     pub fn aborted() -> Failure {

@@ -5,6 +5,7 @@ mod abort;
 mod convert;
 mod database;
 mod errors;
+mod pool;
 mod queue;
 mod reader;
 mod tasks;

@@ -62,7 +62,6 @@ impl Query {
 type SearchTask = ReadTask<Vec<Neighbor>, Float64Array>;
 type BatchTask = ReadTask<BatchResult, BatchSearchResult>;
 type VectorTask = ReadTask<Option<Vec<f32>>, Option<Float32Array>>;
-type CountTask = ReadTask<u64, f64>;
 
 /// The answers of one search as (id, distance) pairs in one Float64Array, which index.js turns
 /// into `SearchResult` objects: one typed array costs less than Node-API calls per object and
@@ -127,17 +126,17 @@ impl Reader {
         ts_args_type = "query: Float32Array | number[], options?: { k?: number; ef?: number; filter?: Uint32Array | number[]; signal?: AbortSignal }",
         ts_return_type = "Promise<Array<SearchResult>>"
     )]
-    pub fn search(
+    pub fn search<'env>(
         &self,
-        env: Env,
+        env: &'env Env,
         query: Unknown,
         options: Option<Unknown>,
-    ) -> AsyncTask<SearchTask> {
+    ) -> Result<Object<'env>> {
         let prepared = (|| -> Outcome<SearchTask> {
             let query = convert::floats(&query, "query")?;
             let options = convert::options(options, "options")?;
             let parsed = Query::parse(options.as_ref())?;
-            let abort = AbortWatch::new(&env, convert::field(options.as_ref(), "signal")?)?;
+            let abort = AbortWatch::new(env, convert::field(options.as_ref(), "signal")?)?;
             if query.len() != self.dimensions {
                 return Err(Failure::new(
                     DIMENSION_MISMATCH,
@@ -165,7 +164,7 @@ impl Reader {
             )
             .with_abort(abort))
         })();
-        ReadTask::from_outcome(prepared, to_results)
+        ReadTask::on_pool(prepared, to_results, env)
     }
 
     /// Answers many queries (`queries`: n × dimensions, row-major) in one call, in parallel.
@@ -173,7 +172,12 @@ impl Reader {
         ts_args_type = "queries: Float32Array, options?: { k?: number; ef?: number; filter?: Uint32Array | number[] }",
         ts_return_type = "Promise<BatchSearchResult>"
     )]
-    pub fn search_batch(&self, queries: Unknown, options: Option<Unknown>) -> AsyncTask<BatchTask> {
+    pub fn search_batch<'env>(
+        &self,
+        env: &'env Env,
+        queries: Unknown,
+        options: Option<Unknown>,
+    ) -> Result<Object<'env>> {
         let convert: fn(&Env, BatchResult) -> Result<BatchSearchResult> = |_, r| {
             Ok(BatchSearchResult {
                 k: r.k as u32,
@@ -198,7 +202,7 @@ impl Reader {
                 convert,
             ))
         })();
-        ReadTask::from_outcome(prepared, convert)
+        ReadTask::on_pool(prepared, convert, env)
     }
 
     /// The `k` nearest items to the stored item `id` (the item itself comes first).
@@ -206,7 +210,12 @@ impl Reader {
         ts_args_type = "id: number, options?: { k?: number; ef?: number; filter?: Uint32Array | number[] }",
         ts_return_type = "Promise<Array<SearchResult>>"
     )]
-    pub fn search_by_id(&self, id: Unknown, options: Option<Unknown>) -> AsyncTask<SearchTask> {
+    pub fn search_by_id<'env>(
+        &self,
+        env: &'env Env,
+        id: Unknown,
+        options: Option<Unknown>,
+    ) -> Result<Object<'env>> {
         let prepared = (|| -> Outcome<SearchTask> {
             let id = convert::id(&id, "id")?;
             let parsed = Query::parse(convert::options(options, "options")?.as_ref())?;
@@ -217,7 +226,7 @@ impl Reader {
                 to_results,
             ))
         })();
-        ReadTask::from_outcome(prepared, to_results)
+        ReadTask::on_pool(prepared, to_results, env)
     }
 
     /// The stored vector of `id`, or null when it does not exist or was deleted. Quantized
@@ -226,7 +235,7 @@ impl Reader {
         ts_args_type = "id: number",
         ts_return_type = "Promise<Float32Array | null>"
     )]
-    pub fn get_vector(&self, id: Unknown) -> AsyncTask<VectorTask> {
+    pub fn get_vector<'env>(&self, env: &'env Env, id: Unknown) -> Result<Object<'env>> {
         let convert: VectorConvert = |_, v| Ok(v.map(Float32Array::new));
         let prepared = (|| -> Outcome<VectorTask> {
             let id = convert::id(&id, "id")?;
@@ -237,17 +246,17 @@ impl Reader {
                 convert,
             ))
         })();
-        ReadTask::from_outcome(prepared, convert)
+        ReadTask::on_pool(prepared, convert, env)
     }
 
     /// The number of live items (built or not).
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn count(&self) -> AsyncTask<CountTask> {
+    pub fn count<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         let convert: fn(&Env, u64) -> Result<f64> = |_, n| Ok(n as f64);
         let prepared = self.state.engine().map(|db| {
             let index = self.index;
             ReadTask::new(move || Ok(db.count(index)?), convert)
         });
-        ReadTask::from_outcome(prepared, convert)
+        ReadTask::on_pool(prepared, convert, env)
     }
 }

@@ -1,10 +1,15 @@
-//! How work leaves the main thread: reads as libuv pool tasks, writes through the write queue,
-//! and both settle their Promise on the main thread with the contract's errors.
+//! How work leaves the main thread: a reader's calls on the read pool, other reads as libuv pool
+//! tasks, writes through the write queue; all settle their Promise on the main thread with the
+//! contract's errors.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
 
 use napi::bindgen_prelude::*;
 
 use crate::abort::AbortWatch;
 use crate::errors::{Failure, Outcome};
+use crate::pool;
 use crate::queue::WriteQueue;
 
 type Work<T> = Box<dyn FnOnce() -> Outcome<T> + Send>;
@@ -53,6 +58,54 @@ impl<T: Send + 'static, R> ReadTask<T, R> {
     {
         AsyncTask::new(outcome.unwrap_or_else(|failure| ReadTask::failed(failure, convert)))
     }
+}
+
+impl<T: Send + 'static, R: ToNapiValue + 'static> ReadTask<T, R> {
+    /// Runs the task on the read pool (see `pool`) and returns the Promise of its result.
+    pub fn on_pool<'env>(
+        outcome: Outcome<Self>,
+        convert: Convert<T, R>,
+        env: &'env Env,
+    ) -> Result<Object<'env>> {
+        let mut task = outcome.unwrap_or_else(|failure| ReadTask::failed(failure, convert));
+        let ready = match (task.failure.take(), task.work.take()) {
+            (Some(failure), _) => Err(failure),
+            (None, Some(work)) => pool::get().map(|pool| (pool, work)),
+            (None, None) => Err(Failure::invalid("the task ran twice")),
+        };
+        let (pool, work) = match ready {
+            Ok(ready) => ready,
+            Err(failure) => {
+                task.abort.detach(env);
+                return rejected(env, failure);
+            }
+        };
+        let (deferred, promise) = env.create_deferred::<R, Resolver<R>>()?;
+        let abort = Mutex::new(Some(task.abort));
+        pool.submit(Box::new(move || {
+            let outcome = catch_unwind(AssertUnwindSafe(work))
+                .unwrap_or_else(|panic| Err(Failure::internal(panic_message(panic.as_ref()))));
+            deferred.resolve(Box::new(move |env: Env| {
+                if let Some(mut abort) = abort.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    abort.detach(&env);
+                }
+                match outcome {
+                    Ok(value) => convert(&env, value),
+                    Err(failure) => Err(failure.to_js(&env)),
+                }
+            }));
+        }));
+        Ok(promise)
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into());
+    format!("internal error (a bug in hannoy, please report it): {what}")
 }
 
 impl<T: Send + 'static, R: ToNapiValue + TypeName> Task for ReadTask<T, R> {
