@@ -1,5 +1,6 @@
 // AbortSignal on build and search (rollback), and onProgress (called, bounded, throttled, final call).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { getEventListeners } from 'node:events'
 import { Database } from '../index.js'
 import { Scratch, expectAbort, fillAndBuild, randomVectors, range, row, sleep } from './helpers'
 
@@ -179,6 +180,29 @@ describe('search: AbortSignal', () => {
         expect((r as PromiseFulfilledResult<Array<{ id: number }>>).value[0].id).toBe(i)
       }
     })
+  })
+
+  it('a search leaves no listener on its signal, whether it answers or is rejected', async () => {
+    const dir = scratch.dir()
+    const db = await Database.open(dir)
+    const data = randomVectors(100, 8, 9)
+    const { reader } = await fillAndBuild(db, 3, 'euclidean', 8, data)
+    const { signal } = new AbortController()
+    const listeners = () => getEventListeners(signal, 'abort').length
+    expect((await reader.search(row(data, 4, 8), { k: 1, signal }))[0].id).toBe(4)
+    expect(listeners()).toBe(0)
+    for (let i = 0; i < 3; i++) {
+      await expect(reader.search(new Float32Array(3), { signal })).rejects.toMatchObject({
+        code: 'ERR_HANNOY_DIMENSION_MISMATCH',
+      })
+      await expect(reader.search(row(data, 0, 8), { k: 0, signal })).rejects.toMatchObject({
+        code: 'ERR_HANNOY_INVALID_ARGUMENT',
+      })
+    }
+    expect(listeners(), 'rejected searches left their listener behind').toBe(0)
+    await db.close()
+    await expect(reader.search(row(data, 0, 8), { signal })).rejects.toMatchObject({ code: 'ERR_HANNOY_CLOSED' })
+    expect(listeners(), 'a search on a closed database left its listener behind').toBe(0)
   })
 
   it('aborting while a search runs stops it with AbortError', async () => {

@@ -44,21 +44,36 @@ struct State {
     sleeping: usize,
 }
 
-static POOL: OnceLock<Result<&'static ReadPool, String>> = OnceLock::new();
+/// Most threads `HANNOY_READ_THREADS` can ask for.
+const MAX_THREADS: usize = 256;
 
-/// The process's read pool, started on first use.
+/// Read threads' stack, as large as libuv's pool threads have.
+const STACK_SIZE: usize = 8 << 20;
+
+static POOL: OnceLock<&'static ReadPool> = OnceLock::new();
+static STARTING: Mutex<()> = Mutex::new(());
+
+/// The process's read pool, started on first use (and tried again on the next call if no
+/// thread could be started).
 pub fn get() -> Outcome<&'static ReadPool> {
-    POOL.get_or_init(start)
-        .as_ref()
-        .map(|pool| *pool)
-        .map_err(|e| Failure::new(crate::errors::IO, e.clone()))
+    if let Some(pool) = POOL.get() {
+        return Ok(pool);
+    }
+    let _starting = STARTING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(pool) = POOL.get() {
+        return Ok(pool);
+    }
+    let pool = start().map_err(|e| Failure::new(crate::errors::IO, e))?;
+    Ok(POOL.get_or_init(|| pool))
 }
 
+/// `HANNOY_READ_THREADS` when it is a whole number from 1 to 256, else one per core (at most
+/// 16). Read once, when the pool starts.
 fn threads() -> usize {
     let from_env = std::env::var("HANNOY_READ_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0);
+        .filter(|n| (1..=MAX_THREADS).contains(n));
     from_env.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map_or(2, |n| n.get())
@@ -67,9 +82,7 @@ fn threads() -> usize {
 }
 
 fn start() -> Result<&'static ReadPool, String> {
-    // One pool for the life of the process, like libuv's: leaked on purpose, so that workers
-    // can hold a plain `&'static` to it.
-    let pool: &'static ReadPool = Box::leak(Box::new(ReadPool {
+    let pool = ReadPool {
         state: Mutex::new(State {
             jobs: VecDeque::new(),
             sleeping: 0,
@@ -80,14 +93,19 @@ fn start() -> Result<&'static ReadPool, String> {
         last_finish: AtomicU64::new(0),
         hot: AtomicBool::new(false),
         epoch: Instant::now(),
-    }));
+    };
+    // One pool for the life of the process, like libuv's: leaked on purpose, so that workers
+    // can hold a plain `&'static` to it.
+    let pool: &'static ReadPool = Box::leak(Box::new(pool));
     let mut started = 0;
     for i in 0..threads() {
         let spawned = std::thread::Builder::new()
             .name(format!("hannoy-read-{i}"))
+            .stack_size(STACK_SIZE)
             .spawn(move || pool.work());
         match spawned {
             Ok(_) => started += 1,
+            // Nothing references the leaked pool yet: a few bytes, once per failed start.
             Err(e) if started == 0 => return Err(format!("cannot start a read thread: {e}")),
             Err(_) => break, // fewer threads than asked for still serve
         }
@@ -116,7 +134,9 @@ impl ReadPool {
         state.jobs.push_back(job);
         let queued = self.queued.fetch_add(1, Ordering::Release) + 1;
         // A spinning worker takes the job without being woken; wake a sleeper for the rest.
-        if state.sleeping > 0 && queued > self.spinning.load(Ordering::Acquire) {
+        let wake = state.sleeping > 0 && queued > self.spinning.load(Ordering::Acquire);
+        drop(state);
+        if wake {
             self.wake.notify_one();
         }
     }
@@ -126,7 +146,7 @@ impl ReadPool {
             let job = self.next();
             // The job settles its Promise itself; a panic must not take the worker with it.
             let _ = catch_unwind(AssertUnwindSafe(job));
-            self.last_finish.store(self.now(), Ordering::Relaxed);
+            self.last_finish.fetch_max(self.now(), Ordering::Relaxed);
         }
     }
 
@@ -161,8 +181,8 @@ impl ReadPool {
                 continue;
             }
             drop(state);
-            // Counted as spinning (above, under the lock) before the queue is read again, so a
-            // job queued meanwhile is either seen here or makes `submit` wake a sleeper.
+            // Counted as spinning (above, under the lock), so `submit` leaves the next job to
+            // this worker, which reads the queue again under the lock before it may sleep.
             let start = Instant::now();
             'spin: while start.elapsed() < SPIN {
                 for _ in 0..32 {

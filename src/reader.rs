@@ -1,4 +1,4 @@
-//! The `Reader` class: searches and reads of one index, on the libuv thread pool.
+//! The `Reader` class: searches and reads of one index, on the read pool (see `pool`).
 
 use std::sync::Arc;
 
@@ -136,7 +136,7 @@ impl Reader {
             let query = convert::floats(&query, "query")?;
             let options = convert::options(options, "options")?;
             let parsed = Query::parse(options.as_ref())?;
-            let abort = AbortWatch::new(env, convert::field(options.as_ref(), "signal")?)?;
+            let signal = convert::field(options.as_ref(), "signal")?;
             if query.len() != self.dimensions {
                 return Err(Failure::new(
                     DIMENSION_MISMATCH,
@@ -148,6 +148,8 @@ impl Reader {
                 ));
             }
             let db = self.state.engine()?;
+            // Last: a listener attached to the signal is detached only by the task.
+            let abort = AbortWatch::new(env, signal)?;
             let index = self.index;
             let cancel = abort.flag();
             Ok(ReadTask::new(

@@ -2,10 +2,9 @@
 //! tasks, writes through the write queue; all settle their Promise on the main thread with the
 //! contract's errors.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Mutex;
-
 use napi::bindgen_prelude::*;
+use napi::JsDeferred;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::abort::AbortWatch;
 use crate::errors::{Failure, Outcome};
@@ -15,7 +14,8 @@ use crate::queue::WriteQueue;
 type Work<T> = Box<dyn FnOnce() -> Outcome<T> + Send>;
 type Convert<T, R> = fn(&Env, T) -> Result<R>;
 
-/// A read on the libuv pool: `work` runs there, `convert` turns its output into JS.
+/// A read off the main thread (on libuv's pool, or on the read pool with `on_pool`): `work`
+/// runs there, `convert` turns its output into JS on the main thread.
 pub struct ReadTask<T: Send + 'static, R> {
     work: Option<Work<T>>,
     convert: Convert<T, R>,
@@ -80,15 +80,20 @@ impl<T: Send + 'static, R: ToNapiValue + 'static> ReadTask<T, R> {
                 return rejected(env, failure);
             }
         };
-        let (deferred, promise) = env.create_deferred::<R, Resolver<R>>()?;
-        let abort = Mutex::new(Some(task.abort));
+        let mut abort = task.abort;
+        let (deferred, promise) = match env.create_deferred::<R, Resolver<R>>() {
+            Ok(pair) => pair,
+            Err(e) => {
+                abort.detach(env);
+                return Err(e);
+            }
+        };
+        let settle = Settle(Some(deferred));
         pool.submit(Box::new(move || {
             let outcome = catch_unwind(AssertUnwindSafe(work))
                 .unwrap_or_else(|panic| Err(Failure::internal(panic_message(panic.as_ref()))));
-            deferred.resolve(Box::new(move |env: Env| {
-                if let Some(mut abort) = abort.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                    abort.detach(&env);
-                }
+            settle.resolve(Box::new(move |env: Env| {
+                abort.detach(&env);
                 match outcome {
                     Ok(value) => convert(&env, value),
                     Err(failure) => Err(failure.to_js(&env)),
@@ -96,6 +101,28 @@ impl<T: Send + 'static, R: ToNapiValue + 'static> ReadTask<T, R> {
             }));
         }));
         Ok(promise)
+    }
+}
+
+/// A pending Promise that is rejected with ERR_HANNOY_INTERNAL if it is dropped unsettled (a
+/// job that unwound past its own panic handling), so no Promise waits forever.
+struct Settle<R: ToNapiValue + 'static>(Option<JsDeferred<R, Resolver<R>>>);
+
+impl<R: ToNapiValue + 'static> Settle<R> {
+    fn resolve(mut self, resolver: Resolver<R>) {
+        if let Some(deferred) = self.0.take() {
+            deferred.resolve(resolver);
+        }
+    }
+}
+
+impl<R: ToNapiValue + 'static> Drop for Settle<R> {
+    fn drop(&mut self) {
+        if let Some(deferred) = self.0.take() {
+            let failure =
+                Failure::internal("internal error (a bug in hannoy): a read ended unsettled");
+            deferred.resolve(Box::new(move |env: Env| Err(failure.to_js(&env))));
+        }
     }
 }
 
