@@ -107,6 +107,15 @@ describe('in one process', () => {
       expect(out.countWhileBusy).toBe(2000)
     })
   }
+
+  it('after a run of awaited searches, an idle process uses no CPU (read threads stop spinning)', async () => {
+    const res = await runNode(path.join(FIXTURES, 'idle-cpu.cjs'), [path.join(scratch.dir(), 'db')])
+    expect(res.code, res.stderr).toBe(0)
+    const out = JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}')
+    expect(out.found).toBe(500)
+    // A thread left spinning would burn the whole wait (about 500 ms of CPU).
+    expect(out.idleCpuMs, `${out.idleCpuMs} ms of CPU over ${out.wallMs} ms idle`).toBeLessThan(100)
+  })
 })
 
 describe('across processes', () => {
