@@ -504,7 +504,7 @@ fn repeated_ids_in_a_batch_and_re_adds_of_built_items() {
 }
 
 #[test]
-fn a_smaller_m0_in_a_later_build_keeps_the_longer_stored_lists_and_recall() {
+fn a_smaller_m0_in_a_later_build_prunes_the_longer_stored_lists_and_keeps_recall() {
     let n = 3000;
     let data = clustered(n, DIMS, 11);
     let queries = clustered(200, DIMS, 12);
@@ -520,7 +520,7 @@ fn a_smaller_m0_in_a_later_build_keeps_the_longer_stored_lists_and_recall() {
     };
     build_with(&db, 0, &wide);
     let before = average_recall(&db, &data, first, &queries);
-    // The next build loads lists of up to 96 links while its own capacity is 16.
+    // The next build loads lists of up to 96 links while its own capacity is 16: it cuts them.
     db.add_items(0, DIMS, MetricKind::Euclidean, second, &rows(&data, second))
         .unwrap();
     let narrow = BuildOptions {
@@ -533,19 +533,20 @@ fn a_smaller_m0_in_a_later_build_keeps_the_longer_stored_lists_and_recall() {
     let after = average_recall(&db, &data, &all, &queries);
     eprintln!("m0 96: recall {before:.4}; after adding a third with m0 16: {after:.4}");
     assert!(after >= 0.9, "recall {after:.4} after the narrower build");
-    // Every item is reachable: each one finds itself.
-    for &id in all.iter().step_by(37) {
+    // Items find themselves. Cutting lists of 96 links to 16 can leave an odd node with no link
+    // to it left (seen: 0 to 3 of these 3,000, as in any HNSW graph whose lists are pruned);
+    // a load that lost the stored lists would miss most of them.
+    let mut missed = Vec::new();
+    for &id in &all {
         let q = &data[id as usize * DIMS..(id as usize + 1) * DIMS];
-        let found = db
-            .search(
-                0,
-                q,
-                &SearchOptions {
-                    ef: Some(64),
-                    ..SearchOptions::new(1)
-                },
-            )
-            .unwrap();
-        assert_eq!(found[0].id, id);
+        let options = SearchOptions {
+            ef: Some(64),
+            ..SearchOptions::new(1)
+        };
+        if db.search(0, q, &options).unwrap()[0].id != id {
+            missed.push(id);
+        }
     }
+    eprintln!("items that did not find themselves: {missed:?}");
+    assert!(missed.len() <= n / 200, "{} of {n} items", missed.len());
 }
