@@ -99,8 +99,8 @@ describe('in one process', () => {
       expect(res.code, res.stderr).toBe(0)
       const out = JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}')
       expect(out.ok).toBe(true)
-      expect(out.firstIsItself).toBe(true)
-      expect(out.sameAnswers).toBe(true)
+      expect(out.selfFound, 'searches found the queried items').toBeGreaterThanOrEqual(60)
+      expect(out.sameAnswers, '64 searches in flight answered as one at a time does').toBe(true)
       // 50 searches of 2,000 vectors take tens of milliseconds, the pbkdf2 about 1.5 s: searches queued
       // behind it on libuv's pool would all answer after it.
       expect(out.answeredWhileBusy, 'searches waited for libuv pool').toBe(50)
