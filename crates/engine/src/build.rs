@@ -340,6 +340,7 @@ fn build_in<D: Distance>(
     for &p in &inserted {
         graph.in_graph[p as usize] = true;
     }
+    reconnect::<D>(&graph, entry.node, params.m0);
 
     // Collect what to write, then let go of the borrowed vectors before writing.
     let mut scratch = Vec::new();
@@ -471,6 +472,91 @@ fn load_graph<'t, D: Distance>(
     }
     control.report("load", n as u64, n as u64);
     Ok(graph)
+}
+
+/// Makes every level-0 node reachable from the entry point. Pruning can drop a node from every
+/// list that linked to it (of two equal vectors the heuristic keeps one and drops the other;
+/// a few nodes in 100,000 of real embeddings), or leave a small group that only links to
+/// itself; such nodes are never found, not even by a search for their own vector. Each one is
+/// linked from its nearest reachable neighbour: into a free slot, or in place of the link to
+/// the node that the most lists reach.
+fn reconnect<D: Distance>(graph: &BuildGraph<'_>, entry: Option<u32>, capacity: usize) {
+    let Some(entry) = entry else {
+        return;
+    };
+    let n = graph.ids.len();
+    let capacity = capacity.min(graph.links0.capacity());
+    let mut incoming = vec![0u32; n];
+    let mut list = Vec::new();
+    for p in 0..n as u32 {
+        if graph.in_graph[p as usize] {
+            graph.links0.read(p, &mut list);
+            for &q in &list {
+                incoming[q as usize] = incoming[q as usize].saturating_add(1);
+            }
+        }
+    }
+    let mut reached = vec![false; n];
+    let mut stack = Vec::new();
+    let visit = |from: u32, reached: &mut [bool], stack: &mut Vec<u32>, list: &mut Vec<u32>| {
+        reached[from as usize] = true;
+        stack.push(from);
+        while let Some(p) = stack.pop() {
+            graph.links0.read(p, list);
+            for &q in list.iter() {
+                if !reached[q as usize] {
+                    reached[q as usize] = true;
+                    stack.push(q);
+                }
+            }
+        }
+    };
+    visit(entry, &mut reached, &mut stack, &mut list);
+    let mut scratch = Vec::new();
+    // Nodes whose neighbours are all unreachable too wait for a later pass, when some of
+    // those neighbours have been linked.
+    let mut progress = true;
+    while progress {
+        progress = false;
+        for p in 0..n as u32 {
+            if !graph.in_graph[p as usize] || reached[p as usize] {
+                continue;
+            }
+            graph.links0.read(p, &mut list);
+            let base = graph.vectors[p as usize];
+            let mut nearest: Vec<Scored> = list
+                .iter()
+                .filter(|&&q| reached[q as usize])
+                .map(|&q| (Dist(D::distance(base, graph.vectors[q as usize])), q))
+                .collect();
+            nearest.sort_unstable();
+            for &(_, q) in &nearest {
+                let linked = graph.links0.update(q, &mut scratch, |links| {
+                    if links.len() < capacity {
+                        links.push(p);
+                        return true;
+                    }
+                    // A link whose target stays reachable through other lists.
+                    let Some(slot) = (0..links.len())
+                        .filter(|&i| incoming[links[i] as usize] > 1)
+                        .max_by_key(|&i| incoming[links[i] as usize])
+                    else {
+                        return false;
+                    };
+                    incoming[links[slot] as usize] -= 1;
+                    links[slot] = p;
+                    true
+                });
+                if linked == Some(true) {
+                    incoming[p as usize] += 1;
+                    graph.mark_dirty(q);
+                    visit(p, &mut reached, &mut stack, &mut list);
+                    progress = true;
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// Gives every kept node that linked to a removed node new links, chosen among its kept

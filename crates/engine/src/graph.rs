@@ -304,9 +304,13 @@ pub(crate) fn select_neighbors(
         if kept.iter().any(|&(_, k)| k == node) {
             continue;
         }
+        // `>=`, not `>`: a candidate as far from a kept neighbour as from the base node stays.
+        // Only exact ties differ, and they are what equal vectors make: with `>`, a node with a
+        // twin keeps the twin alone, and the two form an island that searches entering it
+        // cannot leave.
         if kept
             .iter()
-            .all(|&(_, k)| alpha * distance(node, k) > dist.0)
+            .all(|&(_, k)| alpha * distance(node, k) >= dist.0)
         {
             kept.push((dist, node));
         }
