@@ -340,7 +340,7 @@ fn build_in<D: Distance>(
     for &p in &inserted {
         graph.in_graph[p as usize] = true;
     }
-    reconnect::<D>(&graph, entry.node, params.m0);
+    reconnect::<D>(&graph, entry.node, &params, control)?;
 
     // Collect what to write, then let go of the borrowed vectors before writing.
     let mut scratch = Vec::new();
@@ -475,88 +475,126 @@ fn load_graph<'t, D: Distance>(
 }
 
 /// Makes every level-0 node reachable from the entry point. Pruning can drop a node from every
-/// list that linked to it (of two equal vectors the heuristic keeps one and drops the other;
-/// a few nodes in 100,000 of real embeddings), or leave a small group that only links to
-/// itself; such nodes are never found, not even by a search for their own vector. Each one is
-/// linked from its nearest reachable neighbour: into a free slot, or in place of the link to
-/// the node that the most lists reach.
-fn reconnect<D: Distance>(graph: &BuildGraph<'_>, entry: Option<u32>, capacity: usize) {
+/// list that linked to it (a few nodes in 100,000 of real embeddings; more with equal vectors),
+/// and such a node is never found, not even by a search for its own vector. Each one is linked
+/// from its nearest reachable neighbour, found among its own links or else by a search from the
+/// entry point: into a free slot, or in place of that neighbour's farthest link that is not how
+/// a node was reached (the links of a spanning tree from the entry stay, so nothing reachable
+/// becomes unreachable).
+fn reconnect<D: Distance>(
+    graph: &BuildGraph<'_>,
+    entry: Option<u32>,
+    params: &Params,
+    control: &Control<'_>,
+) -> Result<()> {
     let Some(entry) = entry else {
-        return;
+        return Ok(());
     };
     let n = graph.ids.len();
-    let capacity = capacity.min(graph.links0.capacity());
-    let mut incoming = vec![0u32; n];
+    let capacity = params.m0.min(graph.links0.capacity());
+    const NONE: u32 = u32::MAX;
+    // The node through which each reached node was first reached; NONE for the rest.
+    let mut parent = vec![NONE; n];
     let mut list = Vec::new();
-    for p in 0..n as u32 {
-        if graph.in_graph[p as usize] {
-            graph.links0.read(p, &mut list);
-            for &q in &list {
-                incoming[q as usize] = incoming[q as usize].saturating_add(1);
-            }
-        }
-    }
-    let mut reached = vec![false; n];
     let mut stack = Vec::new();
-    let visit = |from: u32, reached: &mut [bool], stack: &mut Vec<u32>, list: &mut Vec<u32>| {
-        reached[from as usize] = true;
+    let visit = |from: u32, parent: &mut [u32], stack: &mut Vec<u32>, list: &mut Vec<u32>| {
         stack.push(from);
         while let Some(p) = stack.pop() {
             graph.links0.read(p, list);
             for &q in list.iter() {
-                if !reached[q as usize] {
-                    reached[q as usize] = true;
+                if parent[q as usize] == NONE && q != entry {
+                    parent[q as usize] = p;
                     stack.push(q);
                 }
             }
         }
     };
-    visit(entry, &mut reached, &mut stack, &mut list);
+    let reached = |parent: &[u32], p: u32| p == entry || parent[p as usize] != NONE;
+    visit(entry, &mut parent, &mut stack, &mut list);
+    let mut waiting: Vec<u32> = (0..n as u32)
+        .filter(|&p| graph.in_graph[p as usize] && !reached(&parent, p))
+        .collect();
     let mut scratch = Vec::new();
-    // Nodes whose neighbours are all unreachable too wait for a later pass, when some of
-    // those neighbours have been linked.
-    let mut progress = true;
-    while progress {
-        progress = false;
-        for p in 0..n as u32 {
-            if !graph.in_graph[p as usize] || reached[p as usize] {
+    let mut search_scratch = Vec::new();
+    // A node linked now can make others reachable; the rest wait for the next pass.
+    while !waiting.is_empty() {
+        control.check()?;
+        let before = waiting.len();
+        let mut still = Vec::new();
+        for &p in &waiting {
+            if reached(&parent, p) {
                 continue;
             }
-            graph.links0.read(p, &mut list);
             let base = graph.vectors[p as usize];
+            graph.links0.read(p, &mut list);
             let mut nearest: Vec<Scored> = list
                 .iter()
-                .filter(|&&q| reached[q as usize])
+                .filter(|&&q| reached(&parent, q))
                 .map(|&q| (Dist(D::distance(base, graph.vectors[q as usize])), q))
                 .collect();
+            if nearest.is_empty() {
+                // Its links lead only to unreachable nodes (a closed group): search from the
+                // entry point, which meets reachable nodes only.
+                VISITED.with(|visited| -> Result<()> {
+                    let mut visited = visited.borrow_mut();
+                    visited.reset(n);
+                    let start = [(
+                        Dist(D::distance(base, graph.vectors[entry as usize])),
+                        entry,
+                    )];
+                    nearest = search_level::<D, _, _>(
+                        graph,
+                        base,
+                        &start,
+                        0,
+                        params.ef_construction,
+                        &mut *visited,
+                        &|q| q != p,
+                        &mut search_scratch,
+                    )?;
+                    Ok(())
+                })?;
+            }
             nearest.sort_unstable();
+            let mut linked = false;
             for &(_, q) in &nearest {
-                let linked = graph.links0.update(q, &mut scratch, |links| {
+                let added = graph.links0.update(q, &mut scratch, |links| {
                     if links.len() < capacity {
                         links.push(p);
                         return true;
                     }
-                    // A link whose target stays reachable through other lists.
-                    let Some(slot) = (0..links.len())
-                        .filter(|&i| incoming[links[i] as usize] > 1)
-                        .max_by_key(|&i| incoming[links[i] as usize])
-                    else {
-                        return false;
-                    };
-                    incoming[links[slot] as usize] -= 1;
-                    links[slot] = p;
-                    true
+                    let from = graph.vectors[q as usize];
+                    let farthest = (0..links.len())
+                        .filter(|&i| parent[links[i] as usize] != q)
+                        .map(|i| (Dist(D::distance(from, graph.vectors[links[i] as usize])), i))
+                        .max();
+                    match farthest {
+                        Some((_, i)) => {
+                            links[i] = p;
+                            true
+                        }
+                        None => false,
+                    }
                 });
-                if linked == Some(true) {
-                    incoming[p as usize] += 1;
+                if added == Some(true) {
                     graph.mark_dirty(q);
-                    visit(p, &mut reached, &mut stack, &mut list);
-                    progress = true;
+                    parent[p as usize] = q;
+                    visit(p, &mut parent, &mut stack, &mut list);
+                    linked = true;
                     break;
                 }
             }
+            if !linked {
+                still.push(p);
+            }
         }
+        still.retain(|&p| !reached(&parent, p));
+        if still.len() == before {
+            break; // no list could take any of them
+        }
+        waiting = still;
     }
+    Ok(())
 }
 
 /// Gives every kept node that linked to a removed node new links, chosen among its kept

@@ -288,8 +288,8 @@ pub(crate) fn search_level<D: Distance, G: Graph, V: Visited>(
 }
 
 /// The neighbour-selection heuristic of HNSW: walking `candidates` nearest first, keep one only
-/// if it is closer to the base node than to every neighbour already kept (relaxed by `alpha`),
-/// up to `m`. `distance(a, b)` compares two candidates.
+/// if it is no farther from the base node than from every neighbour already kept (relaxed by
+/// `alpha`), up to `m`. `distance(a, b)` compares two candidates.
 pub(crate) fn select_neighbors(
     candidates: &[Scored],
     m: usize,
@@ -304,10 +304,16 @@ pub(crate) fn select_neighbors(
         if kept.iter().any(|&(_, k)| k == node) {
             continue;
         }
+        // One equal vector at most: many copies would fill the list with each other (the
+        // ties below keep them all) and close it off from the rest of the graph.
+        if dist.0 <= 0.0 && kept.iter().any(|&(d, _)| d.0 <= 0.0) {
+            continue;
+        }
         // `>=`, not `>`: a candidate as far from a kept neighbour as from the base node stays.
-        // Only exact ties differ, and they are what equal vectors make: with `>`, a node with a
-        // twin keeps the twin alone, and the two form an island that searches entering it
-        // cannot leave.
+        // Only exact ties differ, and equal vectors make them: with `>` and alpha 1, a node
+        // with a twin keeps the twin alone, and the two form an island that a search entering
+        // it cannot leave. Integer distances (binary metrics) tie often too: keeping ties
+        // measured better recall there.
         if kept
             .iter()
             .all(|&(_, k)| alpha * distance(node, k) >= dist.0)

@@ -249,9 +249,10 @@ fn alpha_above_one_keeps_recall() {
 }
 
 /// Pruning can drop a node from every list that linked to it: of two equal vectors the
-/// heuristic keeps one in a list and drops the other. The build links such nodes back, so a
-/// search with ef as large as the index reaches every item, duplicates included. Without the
-/// relinking, 1,000 vectors stored twice left 10 to 80 copies unreachable per build.
+/// heuristic used to keep one in a list and drop the other. A search with ef as large as the
+/// index must reach every item, duplicates included. Before the heuristic kept ties and the
+/// build relinked unreachable nodes, 1,000 vectors stored twice left 10 to 80 copies
+/// unreachable per build (1 or 2 with the ties kept but no relinking).
 #[test]
 fn every_item_is_reachable_even_duplicates() {
     let (distinct, dims) = (1000, 8);
@@ -284,5 +285,45 @@ fn every_item_is_reachable_even_duplicates() {
             unreachable.is_empty(),
             "build {build_round}: {unreachable:?}"
         );
+    }
+}
+
+/// More copies of one vector than a list holds (60 > m0 = 32) must not close into a clique
+/// that a search entering it cannot leave: every item stays reachable, and a search for the
+/// copied vector finds all the copies, then the other items.
+#[test]
+fn many_copies_of_one_vector_stay_connected() {
+    let (distinct, copies, dims) = (1500, 60, 8);
+    let mut rng = Rng::new(9);
+    let mut data: Vec<f32> = (0..distinct * dims).map(|_| rng.uniform() as f32).collect();
+    let copied: Vec<f32> = data[..dims].to_vec();
+    for _ in 0..copies {
+        data.extend_from_slice(&copied); // ids 1500.. equal item 0
+    }
+    let n = distinct + copies;
+    for build_round in 0..2 {
+        let (_dir, db) = temp_db();
+        db.add_items(0, dims, MetricKind::Euclidean, &ids(n), &data)
+            .unwrap();
+        build(&db, 0);
+        let exhaustive = |k: usize| SearchOptions {
+            ef: Some(n),
+            ..SearchOptions::new(k)
+        };
+        let found = db.search(0, &copied, &exhaustive(copies + 11)).unwrap();
+        let zero = found.iter().filter(|f| f.distance == 0.0).count();
+        assert_eq!(zero, copies + 1, "build {build_round}: copies found");
+        assert_eq!(
+            found.len(),
+            copies + 11,
+            "build {build_round}: the rest reached"
+        );
+        let missing: Vec<usize> = (1..distinct)
+            .filter(|&i| {
+                let q = &data[i * dims..(i + 1) * dims];
+                db.search(0, q, &exhaustive(1)).unwrap()[0].id != i as u32
+            })
+            .collect();
+        assert!(missing.is_empty(), "build {build_round}: {missing:?}");
     }
 }
