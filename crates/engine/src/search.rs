@@ -358,10 +358,27 @@ impl Database {
             let vector = match view.vector(s, txn, id)? {
                 Some(vector) if !view.deleted.contains(id) => vector,
                 _ => {
-                    return Err(Error::InvalidArgument(format!("item {id} is not in index {index}")))
+                    return Err(Error::InvalidArgument(format!(
+                        "item {id} is not in index {index}"
+                    )))
                 }
             };
-            with_metric!(view.header.metric, D => search_in::<D>(s, txn, &view, vector, options, ef))
+            let dimensions = view.header.dimensions as usize;
+            with_metric!(view.header.metric, D => {
+                let mut found = search_in::<D>(s, txn, &view, vector, options, ef)?;
+                // The item itself comes first, also among equal vectors (which otherwise come
+                // in id order, and may fill all k places before it).
+                let answerable = !view.excluded.contains(id)
+                    && options.filter.is_none_or(|f| f.contains(id));
+                if answerable {
+                    let own = D::finalize(D::distance(vector, vector), dimensions);
+                    found.retain(|n| n.id != id);
+                    let at = found.partition_point(|n| n.distance < own);
+                    found.insert(at, Neighbor { id, distance: own });
+                    found.truncate(options.k);
+                }
+                Ok(found)
+            })
         })
     }
 

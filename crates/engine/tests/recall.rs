@@ -289,8 +289,8 @@ fn every_item_is_reachable_even_duplicates() {
 }
 
 /// More copies of one vector than a list holds (60 > m0 = 32) must not close into a clique
-/// that a search entering it cannot leave: every item stays reachable, and a search for the
-/// copied vector finds all the copies, then the other items.
+/// that a search entering it cannot leave: every item stays reachable, a search for the copied
+/// vector finds all the copies, then the other items, and each copy comes first by id.
 #[test]
 fn many_copies_of_one_vector_stay_connected() {
     let (distinct, copies, dims) = (1500, 60, 8);
@@ -325,5 +325,12 @@ fn many_copies_of_one_vector_stay_connected() {
             })
             .collect();
         assert!(missing.is_empty(), "build {build_round}: {missing:?}");
+        // By id, an item comes first even when more than k equal vectors have lower ids.
+        for id in [0, 1530, 1559] {
+            let by_id = db.search_by_id(0, id, &SearchOptions::new(5)).unwrap();
+            assert_eq!(by_id.len(), 5);
+            assert_eq!((by_id[0].id, by_id[0].distance), (id, 0.0));
+            assert!(by_id.iter().all(|f| f.distance == 0.0), "{by_id:?}");
+        }
     }
 }
