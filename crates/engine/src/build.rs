@@ -516,6 +516,36 @@ fn reconnect<D: Distance>(
         .collect();
     let mut scratch = Vec::new();
     let mut search_scratch = Vec::new();
+    // Links `p` from the first of `nearest` (reachable nodes, nearest first) whose list takes
+    // it: into a free slot, or in place of its farthest link that is not a tree link.
+    let try_link = |p: u32, nearest: &[Scored], parent: &mut [u32], scratch: &mut Vec<u32>| {
+        for &(_, q) in nearest {
+            let added = graph.links0.update(q, scratch, |links| {
+                if links.len() < capacity {
+                    links.push(p);
+                    return true;
+                }
+                let from = graph.vectors[q as usize];
+                let farthest = (0..links.len())
+                    .filter(|&i| parent[links[i] as usize] != q)
+                    .map(|i| (Dist(D::distance(from, graph.vectors[links[i] as usize])), i))
+                    .max();
+                match farthest {
+                    Some((_, i)) => {
+                        links[i] = p;
+                        true
+                    }
+                    None => false,
+                }
+            });
+            if added == Some(true) {
+                graph.mark_dirty(q);
+                parent[p as usize] = q;
+                return true;
+            }
+        }
+        false
+    };
     // A node linked now can make others reachable; the rest wait for the next pass.
     while !waiting.is_empty() {
         control.check()?;
@@ -532,9 +562,11 @@ fn reconnect<D: Distance>(
                 .filter(|&&q| reached(&parent, q))
                 .map(|&q| (Dist(D::distance(base, graph.vectors[q as usize])), q))
                 .collect();
-            if nearest.is_empty() {
-                // Its links lead only to unreachable nodes (a closed group): search from the
-                // entry point, which meets reachable nodes only.
+            nearest.sort_unstable();
+            let mut linked = try_link(p, &nearest, &mut parent, &mut scratch);
+            if !linked {
+                // Its links lead only to unreachable nodes (a closed group), or to lists that
+                // cannot take it: search from the entry point, which meets reachable nodes only.
                 VISITED.with(|visited| -> Result<()> {
                     let mut visited = visited.borrow_mut();
                     visited.reset(n);
@@ -554,37 +586,11 @@ fn reconnect<D: Distance>(
                     )?;
                     Ok(())
                 })?;
+                linked = try_link(p, &nearest, &mut parent, &mut scratch);
             }
-            nearest.sort_unstable();
-            let mut linked = false;
-            for &(_, q) in &nearest {
-                let added = graph.links0.update(q, &mut scratch, |links| {
-                    if links.len() < capacity {
-                        links.push(p);
-                        return true;
-                    }
-                    let from = graph.vectors[q as usize];
-                    let farthest = (0..links.len())
-                        .filter(|&i| parent[links[i] as usize] != q)
-                        .map(|i| (Dist(D::distance(from, graph.vectors[links[i] as usize])), i))
-                        .max();
-                    match farthest {
-                        Some((_, i)) => {
-                            links[i] = p;
-                            true
-                        }
-                        None => false,
-                    }
-                });
-                if added == Some(true) {
-                    graph.mark_dirty(q);
-                    parent[p as usize] = q;
-                    visit(p, &mut parent, &mut stack, &mut list);
-                    linked = true;
-                    break;
-                }
-            }
-            if !linked {
+            if linked {
+                visit(p, &mut parent, &mut stack, &mut list);
+            } else {
                 still.push(p);
             }
         }

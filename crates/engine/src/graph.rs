@@ -304,9 +304,10 @@ pub(crate) fn select_neighbors(
         if kept.iter().any(|&(_, k)| k == node) {
             continue;
         }
-        // One equal vector at most: many copies would fill the list with each other (the
-        // ties below keep them all) and close it off from the rest of the graph.
-        if dist.0 <= 0.0 && kept.iter().any(|&(d, _)| d.0 <= 0.0) {
+        // Vectors equal to the base (distance 0; for binary metrics, every vector with the
+        // same bits) fill half the list at most: copies keeping only each other would close
+        // off from the rest of the graph.
+        if dist.0 <= 0.0 && kept.iter().filter(|&&(d, _)| d.0 <= 0.0).count() >= (m / 2).max(1) {
             continue;
         }
         // `>=`, not `>`: a candidate as far from a kept neighbour as from the base node stays.

@@ -280,7 +280,14 @@ fn cosine(na: f32, nb: f32, dot: impl FnOnce() -> f32) -> f32 {
         // at distance 1 (orthogonal) from everything else, never NaN.
         return if na == nb { 0.0 } else { 1.0 };
     }
-    (1.0 - dot() / (na * nb)).clamp(0.0, 2.0)
+    let d = 1.0 - dot() / (na * nb);
+    // A vector and its copy (or a multiple of it) are at distance 0, which rounding in the dot
+    // product and the norms misses by a few ulps of 1.
+    if d <= 4.0 * f32::EPSILON {
+        0.0
+    } else {
+        d.min(2.0)
+    }
 }
 
 impl Distance for Manhattan {

@@ -229,6 +229,9 @@ fn search_in<D: Distance>(
     // Called exactly once, in one of the branches below: it takes `entries` over.
     let walk = |visited: &mut Seen<'_>| -> Result<Vec<Scored>> {
         let mut entries = entries;
+        // The entry points also start the level-0 walk: every node is reachable from them (the
+        // build sees to it), so a walk whose beam runs out in a corner still reaches the rest.
+        let starts = entries.clone();
         let mut scratch = Vec::new();
         let all = |_: u32| true;
         for level in (1..=header.top_level).rev() {
@@ -248,6 +251,11 @@ fn search_in<D: Distance>(
             }
         }
         visited.clear();
+        for start in starts {
+            if !entries.iter().any(|&(_, id)| id == start.1) {
+                entries.push(start);
+            }
+        }
         let accept =
             |id: u32| !view.excluded.contains(id) && options.filter.is_none_or(|f| f.contains(id));
         // Nothing excluded and no filter (the common case): every node may be an answer.
@@ -344,7 +352,8 @@ impl Database {
         })
     }
 
-    /// The `k` nearest items to the stored item `id` (which is among them, at distance 0).
+    /// The `k` nearest items to the stored item `id`, the item itself first (unless a filter
+    /// or an unbuilt update excludes it).
     pub fn search_by_id(
         &self,
         index: u16,

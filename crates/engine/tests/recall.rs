@@ -106,6 +106,10 @@ fn binary_metrics_find_the_nearest_codes() {
         eprintln!("{metric:?}: recall@10 = {r:.4}");
         assert!(r >= 0.9, "{metric:?}: recall@10 {r:.4} < 0.9");
     }
+    // Few bits: 4,000 items share about 1,000 codes, so most have equal neighbours.
+    let r = measure(MetricKind::Hamming, 4000, 10, 64);
+    eprintln!("Hamming, 10 bits: recall@10 = {r:.4}");
+    assert!(r >= 0.9, "Hamming, 10 bits: recall@10 {r:.4} < 0.9");
 }
 
 #[test]
@@ -290,47 +294,54 @@ fn every_item_is_reachable_even_duplicates() {
 
 /// More copies of one vector than a list holds (60 > m0 = 32) must not close into a clique
 /// that a search entering it cannot leave: every item stays reachable, a search for the copied
-/// vector finds all the copies, then the other items, and each copy comes first by id.
+/// vector finds all the copies, then the other items, and each copy comes first by id. For
+/// cosine the copies are multiples of the vector (the same direction), whose distances rounding
+/// would make a few ulps above 0.
 #[test]
 fn many_copies_of_one_vector_stay_connected() {
     let (distinct, copies, dims) = (1500, 60, 8);
-    let mut rng = Rng::new(9);
-    let mut data: Vec<f32> = (0..distinct * dims).map(|_| rng.uniform() as f32).collect();
-    let copied: Vec<f32> = data[..dims].to_vec();
-    for _ in 0..copies {
-        data.extend_from_slice(&copied); // ids 1500.. equal item 0
-    }
-    let n = distinct + copies;
-    for build_round in 0..2 {
-        let (_dir, db) = temp_db();
-        db.add_items(0, dims, MetricKind::Euclidean, &ids(n), &data)
-            .unwrap();
-        build(&db, 0);
-        let exhaustive = |k: usize| SearchOptions {
-            ef: Some(n),
-            ..SearchOptions::new(k)
-        };
-        let found = db.search(0, &copied, &exhaustive(copies + 11)).unwrap();
-        let zero = found.iter().filter(|f| f.distance == 0.0).count();
-        assert_eq!(zero, copies + 1, "build {build_round}: copies found");
-        assert_eq!(
-            found.len(),
-            copies + 11,
-            "build {build_round}: the rest reached"
-        );
-        let missing: Vec<usize> = (1..distinct)
-            .filter(|&i| {
-                let q = &data[i * dims..(i + 1) * dims];
-                db.search(0, q, &exhaustive(1)).unwrap()[0].id != i as u32
-            })
-            .collect();
-        assert!(missing.is_empty(), "build {build_round}: {missing:?}");
-        // By id, an item comes first even when more than k equal vectors have lower ids.
-        for id in [0, 1530, 1559] {
-            let by_id = db.search_by_id(0, id, &SearchOptions::new(5)).unwrap();
-            assert_eq!(by_id.len(), 5);
-            assert_eq!((by_id[0].id, by_id[0].distance), (id, 0.0));
-            assert!(by_id.iter().all(|f| f.distance == 0.0), "{by_id:?}");
+    for metric in [MetricKind::Euclidean, MetricKind::Cosine] {
+        let mut rng = Rng::new(9);
+        let mut data: Vec<f32> = (0..distinct * dims).map(|_| rng.uniform() as f32).collect();
+        let copied: Vec<f32> = data[..dims].to_vec();
+        for c in 0..copies {
+            let scale = match metric {
+                MetricKind::Cosine => 1.0 + 0.37 * c as f32,
+                _ => 1.0,
+            };
+            data.extend(copied.iter().map(|x| x * scale)); // ids 1500.. equal item 0
+        }
+        let n = distinct + copies;
+        for build_round in 0..2 {
+            let (_dir, db) = temp_db();
+            db.add_items(0, dims, metric, &ids(n), &data).unwrap();
+            build(&db, 0);
+            let exhaustive = |k: usize| SearchOptions {
+                ef: Some(n),
+                ..SearchOptions::new(k)
+            };
+            let round = format!("{metric:?}, build {build_round}");
+            let found = db.search(0, &copied, &exhaustive(copies + 11)).unwrap();
+            let zero = found.iter().filter(|f| f.distance == 0.0).count();
+            assert_eq!(zero, copies + 1, "{round}: copies found");
+            assert_eq!(found.len(), copies + 11, "{round}: the rest reached");
+            let missing: Vec<usize> = (1..distinct)
+                .filter(|&i| {
+                    let q = &data[i * dims..(i + 1) * dims];
+                    db.search(0, q, &exhaustive(1)).unwrap()[0].id != i as u32
+                })
+                .collect();
+            assert!(missing.is_empty(), "{round}: {missing:?}");
+            // By id, an item comes first even when more than k equal vectors have lower ids.
+            for id in [0, 1530, 1559] {
+                let by_id = db.search_by_id(0, id, &SearchOptions::new(5)).unwrap();
+                assert_eq!(by_id.len(), 5);
+                assert_eq!((by_id[0].id, by_id[0].distance), (id, 0.0), "{round}");
+                assert!(
+                    by_id.iter().all(|f| f.distance == 0.0),
+                    "{round}: {by_id:?}"
+                );
+            }
         }
     }
 }
