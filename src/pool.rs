@@ -141,6 +141,13 @@ impl ReadPool {
         }
     }
 
+    /// The first queued job, if any (under the lock).
+    fn take(&self, state: &mut State) -> Option<Job> {
+        let job = state.jobs.pop_front()?;
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+        Some(job)
+    }
+
     fn work(&self) {
         loop {
             let job = self.next();
@@ -156,8 +163,7 @@ impl ReadPool {
         let mut spun = false;
         loop {
             let mut state = self.lock();
-            if let Some(job) = state.jobs.pop_front() {
-                self.queued.fetch_sub(1, Ordering::Relaxed);
+            if let Some(job) = self.take(&mut state) {
                 return job;
             }
             // One worker at most spins: the others sleep, leaving the cores to the main
@@ -174,8 +180,7 @@ impl ReadPool {
                     state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
                 }
                 state.sleeping -= 1;
-                if let Some(job) = state.jobs.pop_front() {
-                    self.queued.fetch_sub(1, Ordering::Relaxed);
+                if let Some(job) = self.take(&mut state) {
                     return job;
                 }
                 continue;

@@ -52,6 +52,15 @@ impl<T: Send + 'static, R> ReadTask<T, R> {
         self
     }
 
+    /// The work to run, or the failure to reject with.
+    fn take_work(&mut self) -> Outcome<Work<T>> {
+        match (self.failure.take(), self.work.take()) {
+            (Some(failure), _) => Err(failure),
+            (None, Some(work)) => Ok(work),
+            (None, None) => Err(Failure::invalid("the task ran twice")),
+        }
+    }
+
     pub fn from_outcome(outcome: Outcome<Self>, convert: Convert<T, R>) -> AsyncTask<Self>
     where
         Self: Task,
@@ -68,11 +77,9 @@ impl<T: Send + 'static, R: ToNapiValue + 'static> ReadTask<T, R> {
         env: &'env Env,
     ) -> Result<Object<'env>> {
         let mut task = outcome.unwrap_or_else(|failure| ReadTask::failed(failure, convert));
-        let ready = match (task.failure.take(), task.work.take()) {
-            (Some(failure), _) => Err(failure),
-            (None, Some(work)) => pool::get().map(|pool| (pool, work)),
-            (None, None) => Err(Failure::invalid("the task ran twice")),
-        };
+        let ready = task
+            .take_work()
+            .and_then(|work| pool::get().map(|pool| (pool, work)));
         let (pool, work) = match ready {
             Ok(ready) => ready,
             Err(failure) => {
@@ -140,12 +147,7 @@ impl<T: Send + 'static, R: ToNapiValue + TypeName> Task for ReadTask<T, R> {
     type JsValue = R;
 
     fn compute(&mut self) -> Result<T> {
-        let outcome = match (self.failure.take(), self.work.take()) {
-            (Some(failure), _) => Err(failure),
-            (None, Some(work)) => work(),
-            (None, None) => Err(Failure::invalid("the task ran twice")),
-        };
-        outcome.map_err(|failure| {
+        self.take_work().and_then(|work| work()).map_err(|failure| {
             let error = Error::new(Status::GenericFailure, failure.message.clone());
             self.failure = Some(failure);
             error

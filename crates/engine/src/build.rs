@@ -491,7 +491,7 @@ fn reconnect<D: Distance>(
         return Ok(());
     };
     let n = graph.ids.len();
-    let capacity = params.m0.min(graph.links0.capacity());
+    let capacity = params.m0; // the lists' slots: stored lists were cut to m0 on load
     const NONE: u32 = u32::MAX;
     // The node through which each reached node was first reached; NONE for the rest.
     let mut parent = vec![NONE; n];

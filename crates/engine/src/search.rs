@@ -228,10 +228,10 @@ fn search_in<D: Distance>(
     }
     // Called exactly once, in one of the branches below: it takes `entries` over.
     let walk = |visited: &mut Seen<'_>| -> Result<Vec<Scored>> {
-        let mut entries = entries;
-        // The entry points also start the level-0 walk: every node is reachable from them (the
-        // build sees to it), so a walk whose beam runs out in a corner still reaches the rest.
-        let starts = entries.clone();
+        // The upper levels narrow the entry points down to `current`; the entry points also
+        // start the level-0 walk: every node is reachable from them (the build sees to it), so
+        // a walk whose beam runs out in a corner still reaches the rest.
+        let mut current: Vec<Scored> = Vec::new();
         let mut scratch = Vec::new();
         let all = |_: u32| true;
         for level in (1..=header.top_level).rev() {
@@ -239,7 +239,11 @@ fn search_in<D: Distance>(
             let found = search_level::<D, _, _>(
                 &graph,
                 query,
-                &entries,
+                if current.is_empty() {
+                    &entries
+                } else {
+                    &current
+                },
                 level,
                 1,
                 visited,
@@ -247,15 +251,20 @@ fn search_in<D: Distance>(
                 &mut scratch,
             )?;
             if !found.is_empty() {
-                entries = found;
+                current = found;
             }
         }
         visited.clear();
-        for start in starts {
-            if !entries.iter().any(|&(_, id)| id == start.1) {
-                entries.push(start);
+        let entries = if current.is_empty() {
+            entries
+        } else {
+            for start in entries {
+                if !current.iter().any(|&(_, id)| id == start.1) {
+                    current.push(start);
+                }
             }
-        }
+            current
+        };
         let accept =
             |id: u32| !view.excluded.contains(id) && options.filter.is_none_or(|f| f.contains(id));
         // Nothing excluded and no filter (the common case): every node may be an answer.
