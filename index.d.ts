@@ -12,10 +12,25 @@ export type Metric =
   | 'bq-manhattan'
 
 
+/**
+ * What an index's graph walk reads, fixed when the index is created: the vectors ('none'), or
+ * compact codes of them, rescored with the full vectors ('int8': a byte per dimension; 'binary':
+ * about a bit per dimension). Quantized indexes take the 'euclidean' and 'cosine' metrics.
+ */
+export type Quantization = 'none' | 'int8' | 'binary'
+
 /** One search result: an item id and its distance to the query. */
 export interface SearchResult {
   id: number
   distance: number
+}
+
+/**
+ * `await using db = await Database.open(dir)` (TypeScript 5.2+, Node 20.4+) closes the database
+ * when the block ends, as `db.close()` does.
+ */
+export interface Database {
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 /**
@@ -35,15 +50,22 @@ export declare class Database {
    * Opens the database directory at `path`, creating it when missing (unless `readOnly`).
    * `mapSize` is the initial size of the memory map in bytes (default 1 GiB, 64 MiB on
    * Windows); it grows by itself when a write needs more. `readOnly` opens for reading only,
-   * also in a directory the process cannot write to.
+   * also in a directory the process cannot write to. `verify` checks the whole file first
+   * (as `verify()` does; about one sequential read of it). A file shorter than LMDB's
+   * metadata says (a truncated copy) rejects with ERR_HANNOY_CORRUPT, with or without
+   * `verify`.
    */
-  static open(path: string, options?: { mapSize?: number; readOnly?: boolean }): Promise<Database>
+  static open(path: string, options?: { mapSize?: number; readOnly?: boolean; verify?: boolean }): Promise<Database>
   /**
    * A writer for `index` (0 … 65535). `dimensions` is required; `metric` defaults to
-   * 'cosine'. Throws ERR_HANNOY_DIMENSION_MISMATCH or ERR_HANNOY_METRIC_MISMATCH when the
-   * stored index was created with other parameters.
+   * 'cosine'. `quantization` (default 'none', fixed when the index is created) makes the
+   * graph walk read compact codes instead of the vectors: 'int8' (a byte per dimension) or
+   * 'binary' (about a bit per dimension), for 'euclidean' and 'cosine' indexes; the full
+   * vectors are kept to rescore the best candidates and for `getVector`. Throws
+   * ERR_HANNOY_DIMENSION_MISMATCH or ERR_HANNOY_METRIC_MISMATCH when the stored index was
+   * created with other parameters.
    */
-  writer(index: number, options: { dimensions: number; metric?: Metric }): Writer
+  writer(index: number, options: { dimensions: number; metric?: Metric; quantization?: Quantization }): Writer
   /**
    * A reader for `index` (default 0). Rejects ERR_HANNOY_INDEX_NOT_FOUND when the index
    * holds no items and ERR_HANNOY_NEEDS_BUILD when it was never built.
@@ -53,9 +75,30 @@ export declare class Database {
   indexes(): Promise<Array<IndexDescription>>
   /**
    * Closes the database once the writes already queued have run. Every later call on it,
-   * its writers or its readers fails with ERR_HANNOY_CLOSED.
+   * its writers or its readers fails with ERR_HANNOY_CLOSED, except `close()` itself, which
+   * resolves again (when the first close has finished).
    */
   close(): Promise<void>
+  /**
+   * Checks the whole file: LMDB's own structure, read from the raw file with bounds checks
+   * (never through the memory map, where a damaged page would crash the process), then every
+   * hannoy record (metadata, vectors, link lists, entry points, links that point at existing
+   * items). Resolves with what it checked; rejects with ERR_HANNOY_CORRUPT naming the first
+   * fault and where it is. Runs on a thread of its own; costs about one sequential read of
+   * the file.
+   */
+  verify(): Promise<VerifyReport>
+  /**
+   * Copies the whole database (every index) into the new directory `dest`, consistently
+   * while readers and writers go on. The copy is written under a temporary name beside
+   * `dest`, synced to disk and renamed into place only when complete, so `dest` is never a
+   * half-written index. `compact` (default false) writes only the pages in use: the
+   * smallest copy, and it never waits for a writer. A plain copy writes the file as it is;
+   * it waits for a write transaction in progress (in any process) to commit first.
+   * `dest` must not exist and must not be inside this database's directory
+   * (ERR_HANNOY_INVALID_ARGUMENT); its parent must exist and be writable (ERR_HANNOY_IO).
+   */
+  copy(dest: string, options?: { compact?: boolean }): Promise<void>
 }
 
 /**
@@ -69,18 +112,23 @@ export declare class Reader {
   get dimensions(): number
   /** The distance metric. */
   get metric(): Metric
+  /** What the graph walk reads: 'none' (the vectors), 'int8' or 'binary' codes. */
+  get quantization(): Quantization
   /**
    * The `k` (default 10) nearest items to `query`, nearest first. `ef` (default
    * max(k, 64)) trades speed for recall. With `filter`, only those ids are returned; a
    * small filter (up to √(20 · ef · items) ids, 11,300 at 100,000 items and ef 64) is
    * answered exactly by scanning its ids. Aborting `signal`
-   * rejects with an AbortError.
+   * rejects with an AbortError. Quantized indexes walk on codes and keep `k × oversampling`
+   * candidates (default 2 for 'int8', 8 for 'binary'), then, with `rescore` (default true),
+   * score those again with the full vectors: the distances returned are exact. Without
+   * `rescore` they are the codes' estimates and no full vector is read.
    */
-  search(query: Float32Array | number[], options?: { k?: number; ef?: number; filter?: Uint32Array | number[]; signal?: AbortSignal }): Promise<Array<SearchResult>>
+  search(query: Float32Array | number[], options?: { k?: number; ef?: number; filter?: Uint32Array | number[]; signal?: AbortSignal; oversampling?: number; rescore?: boolean }): Promise<Array<SearchResult>>
   /** Answers many queries (`queries`: n × dimensions, row-major) in one call, in parallel. */
-  searchBatch(queries: Float32Array, options?: { k?: number; ef?: number; filter?: Uint32Array | number[] }): Promise<BatchSearchResult>
+  searchBatch(queries: Float32Array, options?: { k?: number; ef?: number; filter?: Uint32Array | number[]; oversampling?: number; rescore?: boolean }): Promise<BatchSearchResult>
   /** The `k` nearest items to the stored item `id` (the item itself comes first). */
-  searchById(id: number, options?: { k?: number; ef?: number; filter?: Uint32Array | number[] }): Promise<Array<SearchResult>>
+  searchById(id: number, options?: { k?: number; ef?: number; filter?: Uint32Array | number[]; oversampling?: number; rescore?: boolean }): Promise<Array<SearchResult>>
   /**
    * The stored vector of `id`, or null when it does not exist or was deleted. Quantized
    * metrics store signs only: 'bq-*' vectors come back as ±1, 'hamming' as 0/1.
@@ -101,6 +149,8 @@ export declare class Writer {
   get dimensions(): number
   /** The distance metric. */
   get metric(): Metric
+  /** What the graph walk reads: 'none' (the vectors), 'int8' or 'binary' codes. */
+  get quantization(): Quantization
   /**
    * Adds or replaces items: `vectors` holds `ids.length × dimensions` components, row-major.
    * They become searchable at the next `build()`. A `Float32Array` over 64 KiB is read in
@@ -122,9 +172,11 @@ export declare class Writer {
    * was. `m` (default 16) and `m0` (default 2 × m) bound the links per node,
    * `efConstruction` (default 100) is the insertion beam width, `seed` (default 0) draws the
    * levels. `onProgress` is called on the main thread at most ~10 times a second, and once
-   * at the end.
+   * at the end. Quantized indexes learn their quantizer (ranges, or the centroid and
+   * rotation) from the items of their first build and code later items with it; `retrain`
+   * learns it again from every item now stored and re-codes them all.
    */
-  build(options?: { m?: number; m0?: number; efConstruction?: number; seed?: number; signal?: AbortSignal; onProgress?: (progress: BuildProgress) => void }): Promise<BuildResult>
+  build(options?: { m?: number; m0?: number; efConstruction?: number; seed?: number; retrain?: boolean; signal?: AbortSignal; onProgress?: (progress: BuildProgress) => void }): Promise<BuildResult>
 }
 
 /**
@@ -138,8 +190,8 @@ export interface BatchSearchResult {
 }
 
 /**
- * A progress report of `build()`: `done` of `total` in `phase` ('load', 'repair', 'insert',
- * 'write').
+ * A progress report of `build()`: `done` of `total` in `phase` ('train' and 'code' for
+ * quantized indexes, then 'load', 'repair', 'insert', 'write').
  */
 export interface BuildProgress {
   phase: string
@@ -159,11 +211,39 @@ export interface BuildResult {
   seconds: number
 }
 
+/** One index as `verify()` found it. */
+export interface IndexCheck {
+  index: number
+  /** Stored vectors (live ones, and deleted ones the next build removes). */
+  vectors: number
+  /** Items in the graph. */
+  nodes: number
+}
+
 /** One index as `indexes()` lists it. */
 export interface IndexDescription {
   index: number
   dimensions: number
   metric: Metric
+  /** What the graph walk reads: the vectors ('none'), or 'int8' or 'binary' codes. */
+  quantization: Quantization
   /** Live items, built or not. */
   items: number
+}
+
+/** What `verify()` checked, all of it sound. */
+export interface VerifyReport {
+  /** Bytes of the data file. */
+  fileBytes: number
+  /** Pages in use and their size. */
+  pages: number
+  pageSize: number
+  /** Pages read through LMDB's trees. */
+  pagesChecked: number
+  /** Pages LMDB lists as free, reused by later writes (a compacting `copy()` leaves them out). */
+  freePages: number
+  /** Every index, with its stored vectors and graph nodes. */
+  indexes: Array<IndexCheck>
+  /** How long the check took. */
+  seconds: number
 }

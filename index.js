@@ -74,6 +74,18 @@ for (const name of ['search', 'searchById']) {
   })
 }
 
+// `await using db = await Database.open(dir)` closes the database at the end of the block.
+const database = binding.Database.prototype
+if (typeof Symbol.asyncDispose === 'symbol' && !Object.prototype.hasOwnProperty.call(database, Symbol.asyncDispose)) {
+  Object.defineProperty(database, Symbol.asyncDispose, {
+    value: function asyncDispose() {
+      return this.close()
+    },
+    writable: true,
+    configurable: true,
+  })
+}
+
 module.exports.Database = binding.Database
 module.exports.Reader = binding.Reader
 module.exports.Writer = binding.Writer

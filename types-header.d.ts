@@ -12,8 +12,23 @@ export type Metric =
   | 'bq-manhattan'
 
 
+/**
+ * What an index's graph walk reads, fixed when the index is created: the vectors ('none'), or
+ * compact codes of them, rescored with the full vectors ('int8': a byte per dimension; 'binary':
+ * about a bit per dimension). Quantized indexes take the 'euclidean' and 'cosine' metrics.
+ */
+export type Quantization = 'none' | 'int8' | 'binary'
+
 /** One search result: an item id and its distance to the query. */
 export interface SearchResult {
   id: number
   distance: number
+}
+
+/**
+ * `await using db = await Database.open(dir)` (TypeScript 5.2+, Node 20.4+) closes the database
+ * when the block ends, as `db.close()` does.
+ */
+export interface Database {
+  [Symbol.asyncDispose](): Promise<void>
 }

@@ -43,7 +43,7 @@ describe('SIGKILL during a build', () => {
 
     // reopen: intact and searchable
     const db2 = scratch.track(await Database.open(dir))
-    expect(await db2.indexes()).toEqual([{ index: 0, dimensions: d, metric: 'euclidean', items: base + added }])
+    expect(await db2.indexes()).toEqual([{ index: 0, dimensions: d, metric: 'euclidean', quantization: 'none', items: base + added }])
     const r = await db2.reader(0)
     expect(await r.count()).toBe(base + added)
     for (let q = 0; q < 6; q++) {

@@ -48,7 +48,7 @@ describe('Database.open', () => {
 
     const db2 = scratch.track(await Database.open(dir))
     expect(await db2.indexes()).toEqual(listBefore)
-    expect(listBefore).toEqual([{ index: 3, dimensions: d, metric: 'euclidean', items: 399 }])
+    expect(listBefore).toEqual([{ index: 3, dimensions: d, metric: 'euclidean', quantization: 'none', items: 399 }])
     const r2 = await db2.reader(3)
     expect(await r2.count()).toBe(399)
     expect(await r2.getVector(5)).toBeNull()
@@ -72,7 +72,7 @@ describe('Database.open', () => {
     await fillAndBuild(db, 1, 'cosine', 8, data)
     await db.close()
     const ro = scratch.track(await Database.open(dir, { readOnly: true }))
-    expect(await ro.indexes()).toEqual([{ index: 1, dimensions: 8, metric: 'cosine', items: 100 }])
+    expect(await ro.indexes()).toEqual([{ index: 1, dimensions: 8, metric: 'cosine', quantization: 'none', items: 100 }])
     const r = await ro.reader(1)
     expect(r.metric).toBe('cosine')
     expect(await r.count()).toBe(100)
@@ -98,14 +98,14 @@ describe('indexes()', () => {
     await c.addItems([1, 2], new Float32Array(128))
     const sorted = async () => (await db.indexes()).slice().sort((x, y) => x.index - y.index)
     expect(await sorted()).toEqual([
-      { index: 0, dimensions: 2, metric: 'cosine', items: 1 },
-      { index: 7, dimensions: 4, metric: 'euclidean', items: 10 },
-      { index: 65535, dimensions: 64, metric: 'hamming', items: 2 },
+      { index: 0, dimensions: 2, metric: 'cosine', quantization: 'none', items: 1 },
+      { index: 7, dimensions: 4, metric: 'euclidean', quantization: 'none', items: 10 },
+      { index: 65535, dimensions: 64, metric: 'hamming', quantization: 'none', items: 2 },
     ])
     // built or not, items counts live items; deletes lower it
     await a.build()
     await a.deleteItems([0, 1, 2])
-    expect((await sorted())[1]).toEqual({ index: 7, dimensions: 4, metric: 'euclidean', items: 7 })
+    expect((await sorted())[1]).toEqual({ index: 7, dimensions: 4, metric: 'euclidean', quantization: 'none', items: 7 })
     await a.build()
     expect((await sorted())[1].items).toBe(7)
   })

@@ -41,7 +41,7 @@ async function expectUnchanged(ids: number[] = []): Promise<void> {
     if (Number.isInteger(id) && id >= N && id <= 0xffffffff) expect(await r.getVector(id), `id ${id} was stored`).toBeNull()
   }
   const list = await db.indexes()
-  expect(list.find((x) => x.index === 1)).toEqual({ index: 1, dimensions: D, metric: 'euclidean', items: N })
+  expect(list.find((x) => x.index === 1)).toEqual({ index: 1, dimensions: D, metric: 'euclidean', quantization: 'none', items: N })
   // index 2 is made by the 'build options' tests; no other index may appear
   for (const x of list) expect([1, 2], `unexpected index ${x.index}`).toContain(x.index)
 }

@@ -40,7 +40,7 @@ describe('writer properties', () => {
     const w = db.writer(3, { dimensions: 2 })
     await w.addItem(1, [1, 2])
     const info = (await db.indexes()).find((x) => x.index === 3)
-    expect(info).toEqual({ index: 3, dimensions: 2, metric: 'cosine', items: 1 })
+    expect(info).toEqual({ index: 3, dimensions: 2, metric: 'cosine', quantization: 'none', items: 1 })
   })
 
   it('index 0 and index 65535 are both valid', async () => {

@@ -2,7 +2,7 @@
 
 use std::ops::Deref;
 
-use hannoy_engine::MetricKind;
+use hannoy_engine::{MetricKind, Quantization};
 use napi::bindgen_prelude::*;
 
 use crate::errors::{Failure, Outcome};
@@ -174,6 +174,29 @@ pub fn metric(value: &Unknown<'_>) -> Outcome<MetricKind> {
         .ok_or_else(|| Failure::invalid(format!("unknown metric '{name}': use one of {}", names())))
 }
 
+pub fn quantization(value: &Unknown<'_>) -> Outcome<Quantization> {
+    let names = || {
+        Quantization::ALL
+            .map(|q| format!("'{}'", q.name()))
+            .join(", ")
+    };
+    if value.get_type().ok() != Some(ValueType::String) {
+        return Err(Failure::invalid(format!(
+            "quantization must be one of {}",
+            names()
+        )));
+    }
+    // SAFETY: the value was checked to be a string.
+    let name = unsafe { String::from_napi_value(value.env(), value.raw()) }
+        .map_err(|e| Failure::invalid(e.reason))?;
+    Quantization::from_name(&name).ok_or_else(|| {
+        Failure::invalid(format!(
+            "unknown quantization '{name}': use one of {}",
+            names()
+        ))
+    })
+}
+
 /// An options argument: `undefined`/`null` or an object.
 pub fn options<'a>(value: Option<Unknown<'a>>, what: &str) -> Outcome<Option<Object<'a>>> {
     let Some(value) = value else { return Ok(None) };
@@ -212,4 +235,32 @@ pub fn optional_integer(
     field(object, name)?
         .map(|v| integer(&v, name, min, max))
         .transpose()
+}
+
+/// An optional boolean property of an options object.
+pub fn optional_bool(object: Option<&Object<'_>>, name: &str) -> Outcome<Option<bool>> {
+    match field(object, name)? {
+        None => Ok(None),
+        Some(value) if value.get_type().ok() == Some(ValueType::Boolean) => {
+            // SAFETY: checked to be a boolean of the current call's scope.
+            unsafe { bool::from_napi_value(value.env(), value.raw()) }
+                .map(Some)
+                .map_err(|e| Failure::invalid(e.reason))
+        }
+        Some(_) => Err(Failure::invalid(format!("{name} must be a boolean"))),
+    }
+}
+
+/// A non-empty string argument.
+pub fn path(value: &Unknown<'_>, what: &str) -> Outcome<String> {
+    if value.get_type().ok() != Some(ValueType::String) {
+        return Err(Failure::invalid(format!("{what} must be a string")));
+    }
+    // SAFETY: checked to be a string of the current call's scope.
+    let path = unsafe { String::from_napi_value(value.env(), value.raw()) }
+        .map_err(|e| Failure::invalid(e.reason))?;
+    if path.is_empty() {
+        return Err(Failure::invalid(format!("{what} must not be empty")));
+    }
+    Ok(path)
 }

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use hannoy_engine::{self as engine, IndexInfo, MetricKind, OpenOptions};
+use hannoy_engine::{self as engine, IndexInfo, MetricKind, OpenOptions, Quantization};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -19,7 +19,11 @@ pub struct DbState {
     db: Mutex<Option<engine::Database>>,
     pub queue: WriteQueue,
     closed: AtomicBool,
+    /// Promises of `close()` calls made while the first one was still running.
+    close_waiters: Mutex<Option<Vec<Deferred>>>,
 }
+
+type Deferred = napi::JsDeferred<(), Box<dyn FnOnce(Env) -> Result<()> + Send>>;
 
 impl DbState {
     /// The engine handle, or ERR_HANNOY_CLOSED after `close()`.
@@ -49,6 +53,9 @@ pub struct IndexDescription {
     pub dimensions: u32,
     #[napi(ts_type = "Metric")]
     pub metric: String,
+    /// What the graph walk reads: the vectors ('none'), or 'int8' or 'binary' codes.
+    #[napi(ts_type = "Quantization")]
+    pub quantization: String,
     /// Live items, built or not.
     pub items: f64,
 }
@@ -59,6 +66,7 @@ impl From<IndexInfo> for IndexDescription {
             index: info.index as u32,
             dimensions: info.dimensions as u32,
             metric: info.metric.name().to_string(),
+            quantization: info.quantization.name().to_string(),
             items: info.items as f64,
         }
     }
@@ -74,18 +82,12 @@ pub struct Database {
 fn open_options(options: Option<Unknown<'_>>) -> Outcome<OpenOptions> {
     let options = convert::options(options, "options")?;
     let map_size = convert::optional_integer(options.as_ref(), "mapSize", 1.0, 2f64.powi(53))?;
-    let read_only = match convert::field(options.as_ref(), "readOnly")? {
-        None => false,
-        Some(value) if value.get_type().ok() == Some(ValueType::Boolean) => {
-            // SAFETY: checked to be a boolean of the current call's scope.
-            unsafe { bool::from_napi_value(value.env(), value.raw()) }
-                .map_err(|e| Failure::invalid(e.reason))?
-        }
-        Some(_) => return Err(Failure::invalid("readOnly must be a boolean")),
-    };
+    let read_only = convert::optional_bool(options.as_ref(), "readOnly")?.unwrap_or(false);
+    let verify = convert::optional_bool(options.as_ref(), "verify")?.unwrap_or(false);
     Ok(OpenOptions {
         map_size: map_size.map(|x| x as usize),
         read_only,
+        verify,
     })
 }
 
@@ -98,23 +100,18 @@ impl Database {
     /// Opens the database directory at `path`, creating it when missing (unless `readOnly`).
     /// `mapSize` is the initial size of the memory map in bytes (default 1 GiB, 64 MiB on
     /// Windows); it grows by itself when a write needs more. `readOnly` opens for reading only,
-    /// also in a directory the process cannot write to.
+    /// also in a directory the process cannot write to. `verify` checks the whole file first
+    /// (as `verify()` does; about one sequential read of it). A file shorter than LMDB's
+    /// metadata says (a truncated copy) rejects with ERR_HANNOY_CORRUPT, with or without
+    /// `verify`.
     #[napi(
-        ts_args_type = "path: string, options?: { mapSize?: number; readOnly?: boolean }",
+        ts_args_type = "path: string, options?: { mapSize?: number; readOnly?: boolean; verify?: boolean }",
         ts_return_type = "Promise<Database>"
     )]
     pub fn open(path: Unknown, options: Option<Unknown>) -> AsyncTask<OpenTask> {
         let convert: fn(&Env, Arc<DbState>) -> Result<Database> = |_, state| Ok(Database { state });
         let prepared = (|| -> Outcome<OpenTask> {
-            if path.get_type().ok() != Some(ValueType::String) {
-                return Err(Failure::invalid("path must be a string"));
-            }
-            // SAFETY: checked to be a string of the current call's scope.
-            let path = unsafe { String::from_napi_value(path.env(), path.raw()) }
-                .map_err(|e| Failure::invalid(e.reason))?;
-            if path.is_empty() {
-                return Err(Failure::invalid("path must not be empty"));
-            }
+            let path = convert::path(&path, "path")?;
             let options = open_options(options)?;
             Ok(ReadTask::new(
                 move || {
@@ -123,6 +120,7 @@ impl Database {
                         db: Mutex::new(Some(db)),
                         queue: WriteQueue::new()?,
                         closed: AtomicBool::new(false),
+                        close_waiters: Mutex::new(Some(Vec::new())),
                     }))
                 },
                 convert,
@@ -132,9 +130,15 @@ impl Database {
     }
 
     /// A writer for `index` (0 … 65535). `dimensions` is required; `metric` defaults to
-    /// 'cosine'. Throws ERR_HANNOY_DIMENSION_MISMATCH or ERR_HANNOY_METRIC_MISMATCH when the
-    /// stored index was created with other parameters.
-    #[napi(ts_args_type = "index: number, options: { dimensions: number; metric?: Metric }")]
+    /// 'cosine'. `quantization` (default 'none', fixed when the index is created) makes the
+    /// graph walk read compact codes instead of the vectors: 'int8' (a byte per dimension) or
+    /// 'binary' (about a bit per dimension), for 'euclidean' and 'cosine' indexes; the full
+    /// vectors are kept to rescore the best candidates and for `getVector`. Throws
+    /// ERR_HANNOY_DIMENSION_MISMATCH or ERR_HANNOY_METRIC_MISMATCH when the stored index was
+    /// created with other parameters.
+    #[napi(
+        ts_args_type = "index: number, options: { dimensions: number; metric?: Metric; quantization?: Quantization }"
+    )]
     pub fn writer(&self, env: Env, index: Unknown, options: Unknown) -> Result<Writer> {
         let make = || -> Outcome<Writer> {
             let index = convert::index(&index)?;
@@ -148,10 +152,20 @@ impl Database {
                 Some(value) => convert::metric(&value)?,
                 None => MetricKind::Cosine,
             };
+            let quantization = match convert::field(Some(&options), "quantization")? {
+                Some(value) => convert::quantization(&value)?,
+                None => Quantization::None,
+            };
             self.state
                 .engine()?
-                .check_writer(index, dimensions, metric)?;
-            Ok(Writer::new(self.state.clone(), index, dimensions, metric))
+                .check_quantized_writer(index, dimensions, metric, quantization)?;
+            Ok(Writer::new(
+                self.state.clone(),
+                index,
+                dimensions,
+                metric,
+                quantization,
+            ))
         };
         make().map_err(|f| f.to_js(&env))
     }
@@ -192,23 +206,139 @@ impl Database {
     }
 
     /// Closes the database once the writes already queued have run. Every later call on it,
-    /// its writers or its readers fails with ERR_HANNOY_CLOSED.
+    /// its writers or its readers fails with ERR_HANNOY_CLOSED, except `close()` itself, which
+    /// resolves again (when the first close has finished).
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
         let state = self.state.clone();
-        if state.closed.swap(true, Ordering::SeqCst) {
-            return tasks::rejected(env, Failure::closed());
-        }
         let (deferred, promise) =
             env.create_deferred::<(), Box<dyn FnOnce(Env) -> Result<()> + Send>>()?;
+        if state.closed.swap(true, Ordering::SeqCst) {
+            let mut waiters = state
+                .close_waiters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            match waiters.as_mut() {
+                Some(waiting) => waiting.push(deferred),
+                None => deferred.resolve(Box::new(|_| Ok(()))),
+            }
+            return Ok(promise);
+        }
         let closer = state.clone();
         let last = Box::new(move || {
             closer.db.lock().unwrap_or_else(|p| p.into_inner()).take();
+            let waiting = closer
+                .close_waiters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .unwrap_or_default();
             deferred.resolve(Box::new(|_| Ok(())));
+            for waiter in waiting {
+                waiter.resolve(Box::new(|_| Ok(())));
+            }
         });
         if let Err(failure) = state.queue.close(last) {
             return tasks::rejected(env, failure);
         }
         Ok(promise)
+    }
+
+    /// Checks the whole file: LMDB's own structure, read from the raw file with bounds checks
+    /// (never through the memory map, where a damaged page would crash the process), then every
+    /// hannoy record (metadata, vectors, link lists, entry points, links that point at existing
+    /// items). Resolves with what it checked; rejects with ERR_HANNOY_CORRUPT naming the first
+    /// fault and where it is. Runs on a thread of its own; costs about one sequential read of
+    /// the file.
+    #[napi(ts_return_type = "Promise<VerifyReport>")]
+    pub fn verify<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
+        let work = self
+            .state
+            .engine()
+            .map(|db| move || -> Outcome<engine::VerifyReport> { Ok(db.verify()?) });
+        tasks::on_thread(env, "hannoy-verify", work, |_, report| {
+            Ok(VerifyReport::from(report))
+        })
+    }
+
+    /// Copies the whole database (every index) into the new directory `dest`, consistently
+    /// while readers and writers go on. The copy is written under a temporary name beside
+    /// `dest`, synced to disk and renamed into place only when complete, so `dest` is never a
+    /// half-written index. `compact` (default false) writes only the pages in use: the
+    /// smallest copy, and it never waits for a writer. A plain copy writes the file as it is;
+    /// it waits for a write transaction in progress (in any process) to commit first.
+    /// `dest` must not exist and must not be inside this database's directory
+    /// (ERR_HANNOY_INVALID_ARGUMENT); its parent must exist and be writable (ERR_HANNOY_IO).
+    #[napi(
+        ts_args_type = "dest: string, options?: { compact?: boolean }",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn copy<'env>(
+        &self,
+        env: &'env Env,
+        dest: Unknown,
+        options: Option<Unknown>,
+    ) -> Result<Object<'env>> {
+        let work = (|| -> Outcome<_> {
+            let dest = convert::path(&dest, "dest")?;
+            let options = convert::options(options, "options")?;
+            let compact = convert::optional_bool(options.as_ref(), "compact")?.unwrap_or(false);
+            let db = self.state.engine()?;
+            Ok(move || -> Outcome<()> {
+                db.copy(std::path::Path::new(&dest), compact)?;
+                Ok(())
+            })
+        })();
+        tasks::on_thread(env, "hannoy-copy", work, |_, ()| Ok(()))
+    }
+}
+
+/// What `verify()` checked, all of it sound.
+#[napi(object)]
+pub struct VerifyReport {
+    /// Bytes of the data file.
+    pub file_bytes: f64,
+    /// Pages in use and their size.
+    pub pages: f64,
+    pub page_size: u32,
+    /// Pages read through LMDB's trees.
+    pub pages_checked: f64,
+    /// Pages LMDB lists as free, reused by later writes (a compacting `copy()` leaves them out).
+    pub free_pages: f64,
+    /// Every index, with its stored vectors and graph nodes.
+    pub indexes: Vec<IndexCheck>,
+    /// How long the check took.
+    pub seconds: f64,
+}
+
+/// One index as `verify()` found it.
+#[napi(object)]
+pub struct IndexCheck {
+    pub index: u32,
+    /// Stored vectors (live ones, and deleted ones the next build removes).
+    pub vectors: f64,
+    /// Items in the graph.
+    pub nodes: f64,
+}
+
+impl From<engine::VerifyReport> for VerifyReport {
+    fn from(r: engine::VerifyReport) -> Self {
+        VerifyReport {
+            file_bytes: r.file_bytes as f64,
+            pages: r.pages as f64,
+            page_size: r.page_size as u32,
+            pages_checked: r.pages_checked as f64,
+            free_pages: r.free_pages as f64,
+            indexes: r
+                .indexes
+                .into_iter()
+                .map(|i| IndexCheck {
+                    index: i.index as u32,
+                    vectors: i.vectors as f64,
+                    nodes: i.nodes as f64,
+                })
+                .collect(),
+            seconds: r.seconds,
+        }
     }
 }

@@ -70,7 +70,9 @@ impl From<EngineError> for Failure {
         let code = match &error {
             EngineError::InvalidArgument(_) => INVALID_ARGUMENT,
             EngineError::DimensionMismatch { .. } => DIMENSION_MISMATCH,
-            EngineError::MetricMismatch { .. } => METRIC_MISMATCH,
+            EngineError::MetricMismatch { .. } | EngineError::QuantizationMismatch { .. } => {
+                METRIC_MISMATCH
+            }
             EngineError::IndexNotFound(_) => INDEX_NOT_FOUND,
             EngineError::NeedsBuild(_) => NEEDS_BUILD,
             EngineError::ReadOnly => READ_ONLY,

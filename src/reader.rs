@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use hannoy_engine::{BatchResult, IndexInfo, MetricKind, Neighbor, SearchOptions};
+use hannoy_engine::{BatchResult, IndexInfo, MetricKind, Neighbor, Quantization, SearchOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use roaring::RoaringBitmap;
@@ -30,6 +30,8 @@ struct Query {
     k: usize,
     ef: Option<usize>,
     filter: Option<Ids>,
+    oversampling: usize,
+    rescore: bool,
 }
 
 impl Query {
@@ -40,7 +42,16 @@ impl Query {
         let filter = convert::field(options, "filter")?
             .map(|v| convert::ids(&v, "filter"))
             .transpose()?;
-        Ok(Query { k, ef, filter })
+        let oversampling = convert::optional_integer(options, "oversampling", 1.0, 1000.0)?
+            .map_or(0, |x| x as usize);
+        let rescore = convert::optional_bool(options, "rescore")?.unwrap_or(true);
+        Ok(Query {
+            k,
+            ef,
+            filter,
+            oversampling,
+            rescore,
+        })
     }
 
     fn run<T>(self, f: impl FnOnce(&SearchOptions<'_>) -> hannoy_engine::Result<T>) -> Outcome<T> {
@@ -53,6 +64,8 @@ impl Query {
         let options = SearchOptions {
             ef: self.ef,
             filter: bitmap.as_ref(),
+            oversampling: self.oversampling,
+            rescore: self.rescore,
             ..SearchOptions::new(self.k)
         };
         Ok(f(&options)?)
@@ -86,6 +99,7 @@ pub struct Reader {
     index: u16,
     dimensions: usize,
     metric: MetricKind,
+    quantization: Quantization,
 }
 
 #[napi]
@@ -96,6 +110,7 @@ impl Reader {
             index: info.index,
             dimensions: info.dimensions,
             metric: info.metric,
+            quantization: info.quantization,
         }
     }
 
@@ -117,13 +132,22 @@ impl Reader {
         self.metric.name().to_string()
     }
 
+    /// What the graph walk reads: 'none' (the vectors), 'int8' or 'binary' codes.
+    #[napi(getter, ts_return_type = "Quantization")]
+    pub fn quantization(&self) -> String {
+        self.quantization.name().to_string()
+    }
+
     /// The `k` (default 10) nearest items to `query`, nearest first. `ef` (default
     /// max(k, 64)) trades speed for recall. With `filter`, only those ids are returned; a
     /// small filter (up to √(20 · ef · items) ids, 11,300 at 100,000 items and ef 64) is
     /// answered exactly by scanning its ids. Aborting `signal`
-    /// rejects with an AbortError.
+    /// rejects with an AbortError. Quantized indexes walk on codes and keep `k × oversampling`
+    /// candidates (default 2 for 'int8', 8 for 'binary'), then, with `rescore` (default true),
+    /// score those again with the full vectors: the distances returned are exact. Without
+    /// `rescore` they are the codes' estimates and no full vector is read.
     #[napi(
-        ts_args_type = "query: Float32Array | number[], options?: { k?: number; ef?: number; filter?: Uint32Array | number[]; signal?: AbortSignal }",
+        ts_args_type = "query: Float32Array | number[], options?: { k?: number; ef?: number; filter?: Uint32Array | number[]; signal?: AbortSignal; oversampling?: number; rescore?: boolean }",
         ts_return_type = "Promise<Array<SearchResult>>"
     )]
     pub fn search<'env>(
@@ -171,7 +195,7 @@ impl Reader {
 
     /// Answers many queries (`queries`: n × dimensions, row-major) in one call, in parallel.
     #[napi(
-        ts_args_type = "queries: Float32Array, options?: { k?: number; ef?: number; filter?: Uint32Array | number[] }",
+        ts_args_type = "queries: Float32Array, options?: { k?: number; ef?: number; filter?: Uint32Array | number[]; oversampling?: number; rescore?: boolean }",
         ts_return_type = "Promise<BatchSearchResult>"
     )]
     pub fn search_batch<'env>(
@@ -209,7 +233,7 @@ impl Reader {
 
     /// The `k` nearest items to the stored item `id` (the item itself comes first).
     #[napi(
-        ts_args_type = "id: number, options?: { k?: number; ef?: number; filter?: Uint32Array | number[] }",
+        ts_args_type = "id: number, options?: { k?: number; ef?: number; filter?: Uint32Array | number[]; oversampling?: number; rescore?: boolean }",
         ts_return_type = "Promise<Array<SearchResult>>"
     )]
     pub fn search_by_id<'env>(

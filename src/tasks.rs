@@ -209,3 +209,42 @@ pub fn rejected<'env>(env: &'env Env, failure: Failure) -> Result<Object<'env>> 
     deferred.reject(failure.to_js(env));
     Ok(promise)
 }
+
+/// Runs `work` on a thread of its own and returns the Promise of its result: for long calls
+/// (a whole-file check, a copy that may wait for LMDB's write lock) that must hold up neither
+/// libuv's pool nor the read pool.
+pub fn on_thread<'env, T, R>(
+    env: &'env Env,
+    name: &str,
+    work: Outcome<impl FnOnce() -> Outcome<T> + Send + 'static>,
+    convert: Convert<T, R>,
+) -> Result<Object<'env>>
+where
+    T: Send + 'static,
+    R: ToNapiValue + 'static,
+{
+    let work = match work {
+        Ok(work) => work,
+        Err(failure) => return rejected(env, failure),
+    };
+    let (deferred, promise) = env.create_deferred::<R, Resolver<R>>()?;
+    let settle = Settle(Some(deferred));
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let outcome = catch_unwind(AssertUnwindSafe(work))
+                .unwrap_or_else(|panic| Err(Failure::internal(panic_message(panic.as_ref()))));
+            settle.resolve(Box::new(move |env: Env| match outcome {
+                Ok(value) => convert(&env, value),
+                Err(failure) => Err(failure.to_js(&env)),
+            }));
+        });
+    if let Err(e) = spawned {
+        // The closure (and the Settle in it) was dropped: the Promise rejects as unsettled.
+        return rejected(
+            env,
+            Failure::new(crate::errors::IO, format!("cannot start a thread: {e}")),
+        );
+    }
+    Ok(promise)
+}

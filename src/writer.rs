@@ -4,7 +4,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hannoy_engine::{BuildOptions, BuildStats, Control, MetricKind, Progress};
+use hannoy_engine::{BuildOptions, BuildStats, Control, MetricKind, Progress, Quantization};
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -28,8 +28,8 @@ pub struct BuildResult {
     pub seconds: f64,
 }
 
-/// A progress report of `build()`: `done` of `total` in `phase` ('load', 'repair', 'insert',
-/// 'write').
+/// A progress report of `build()`: `done` of `total` in `phase` ('train' and 'code' for
+/// quantized indexes, then 'load', 'repair', 'insert', 'write').
 #[napi(object)]
 #[derive(Clone)]
 pub struct BuildProgress {
@@ -64,6 +64,7 @@ pub struct Writer {
     index: u16,
     dimensions: usize,
     metric: MetricKind,
+    quantization: Quantization,
 }
 
 #[napi]
@@ -73,11 +74,13 @@ impl Writer {
         index: u16,
         dimensions: usize,
         metric: MetricKind,
+        quantization: Quantization,
     ) -> Writer {
         Writer {
             state,
             index,
             dimensions,
+            quantization,
             metric,
         }
     }
@@ -98,6 +101,12 @@ impl Writer {
     #[napi(getter, ts_return_type = "Metric")]
     pub fn metric(&self) -> String {
         self.metric.name().to_string()
+    }
+
+    /// What the graph walk reads: 'none' (the vectors), 'int8' or 'binary' codes.
+    #[napi(getter, ts_return_type = "Quantization")]
+    pub fn quantization(&self) -> String {
+        self.quantization.name().to_string()
     }
 
     /// Adds or replaces items: `vectors` holds `ids.length × dimensions` components, row-major.
@@ -128,8 +137,15 @@ impl Writer {
             Ok((ids, vectors))
         })();
         self.write(env, prepared, |w, db, (ids, vectors)| {
-            db.add_items(w.index, w.dimensions, w.metric, &ids, &vectors)
-                .map_err(Failure::from)
+            db.add_quantized_items(
+                w.index,
+                w.dimensions,
+                w.metric,
+                w.quantization,
+                &ids,
+                &vectors,
+            )
+            .map_err(Failure::from)
         })
     }
 
@@ -160,8 +176,15 @@ impl Writer {
             Ok((id, vector))
         })();
         self.write(env, prepared, |w, db, (id, vector)| {
-            db.add_items(w.index, w.dimensions, w.metric, &[id], &vector)
-                .map_err(Failure::from)
+            db.add_quantized_items(
+                w.index,
+                w.dimensions,
+                w.metric,
+                w.quantization,
+                &[id],
+                &vector,
+            )
+            .map_err(Failure::from)
         })
     }
 
@@ -193,9 +216,11 @@ impl Writer {
     /// was. `m` (default 16) and `m0` (default 2 × m) bound the links per node,
     /// `efConstruction` (default 100) is the insertion beam width, `seed` (default 0) draws the
     /// levels. `onProgress` is called on the main thread at most ~10 times a second, and once
-    /// at the end.
+    /// at the end. Quantized indexes learn their quantizer (ranges, or the centroid and
+    /// rotation) from the items of their first build and code later items with it; `retrain`
+    /// learns it again from every item now stored and re-codes them all.
     #[napi(
-        ts_args_type = "options?: { m?: number; m0?: number; efConstruction?: number; seed?: number; signal?: AbortSignal; onProgress?: (progress: BuildProgress) => void }",
+        ts_args_type = "options?: { m?: number; m0?: number; efConstruction?: number; seed?: number; retrain?: boolean; signal?: AbortSignal; onProgress?: (progress: BuildProgress) => void }",
         ts_return_type = "Promise<BuildResult>"
     )]
     pub fn build<'env>(&self, env: &'env Env, options: Option<Unknown>) -> Result<Object<'env>> {
@@ -209,6 +234,7 @@ impl Writer {
                     .map(|x| x as usize),
                 seed: convert::optional_integer(o, "seed", 0.0, 2f64.powi(53))?.map(|x| x as u64),
                 alpha: None,
+                retrain: convert::optional_bool(o, "retrain")?.unwrap_or(false),
             };
             let progress = match convert::field(o, "onProgress")? {
                 None => None,
@@ -338,6 +364,7 @@ impl Writer {
             index: self.index,
             dimensions: self.dimensions,
             metric: self.metric,
+            quantization: self.quantization,
         };
         tasks::write(
             env,

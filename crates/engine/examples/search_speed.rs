@@ -32,9 +32,15 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(3);
+    // OVERSAMPLING=<n> for quantized indexes (default: the quantization's).
+    let oversampling = std::env::var("OVERSAMPLING")
+        .ok()
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
     for ef in [10, 40, 80, 160] {
         let options = SearchOptions {
             ef: Some(ef),
+            oversampling,
             ..SearchOptions::new(10)
         };
         for q in queries.chunks_exact(dims) {

@@ -15,11 +15,13 @@ use roaring::RoaringBitmap;
 use crate::error::{Error, Result};
 use crate::graph::{search_level, select_neighbors, Dist, Graph, Marks, Scored};
 use crate::header::Header;
-use crate::items::{load_header, load_set, node_range, put_header, put_set};
+use crate::items::{load_header, load_quantizer, load_set, node_range, put_header, put_set};
 use crate::keys;
 use crate::level0::Level0;
 use crate::links::{self, check_vector};
-use crate::metric::Distance;
+use crate::metric::{float_components, MetricKind};
+use crate::quant::{Quantization, Quantizer, TRAINING_SAMPLE};
+use crate::space::{Plain, Scorer, Space};
 use crate::store::{Appender, Database, Shared};
 use crate::with_metric;
 
@@ -40,6 +42,9 @@ pub struct BuildOptions {
     pub seed: Option<u64>,
     /// Relaxation of the neighbour-selection heuristic (default 1.0; ≥ 1 keeps more links).
     pub alpha: Option<f32>,
+    /// Quantized indexes: learn the quantizer again from the items now stored and re-code every
+    /// item (the first build always learns it; later builds code new items with it).
+    pub retrain: bool,
 }
 
 /// What a build did.
@@ -152,6 +157,9 @@ struct BuildGraph<'t> {
     vectors: Vec<&'t [u8]>,
     levels: Vec<u8>,
     in_graph: Vec<bool>,
+    /// The full-precision stored vectors of the nodes to insert, when `vectors` holds codes
+    /// (quantized indexes): inserting a node searches with its full vector.
+    full: Vec<Option<&'t [u8]>>,
     /// Level-0 links of every node.
     links0: Level0,
     /// Links on levels 1..=level, for nodes above level 0.
@@ -182,6 +190,14 @@ impl BuildGraph<'_> {
         }
     }
 
+    /// The query that inserts `node`: its full vector when the nodes hold codes.
+    fn scorer<'s, S: Space>(&'s self, space: &'s S, node: u32) -> S::Scorer<'s> {
+        match self.full.get(node as usize).copied().flatten() {
+            Some(full) => space.vector_scorer(full),
+            None => space.value_scorer(self.vectors[node as usize]),
+        }
+    }
+
     fn mark_dirty(&self, node: u32) {
         if let Some(dirty) = self.dirty.get(node as usize) {
             dirty.store(true, AtomicOrdering::Relaxed);
@@ -195,7 +211,8 @@ fn position_in(ids: &[u32], id: u32) -> Option<u32> {
 }
 
 /// Cuts `list`, the links of `node`, down to `capacity` with the neighbour-selection heuristic.
-fn prune<D: Distance>(
+fn prune<S: Space>(
+    space: &S,
     vectors: &[&[u8]],
     node: u32,
     list: &mut Vec<u32>,
@@ -203,10 +220,10 @@ fn prune<D: Distance>(
     alpha: f32,
 ) {
     let base = vectors[node as usize];
-    let distance = |a: u32, b: u32| D::distance(vectors[a as usize], vectors[b as usize]);
+    let distance = |a: u32, b: u32| space.pair(vectors[a as usize], vectors[b as usize]);
     let mut scored: Vec<Scored> = list
         .iter()
-        .map(|&q| (Dist(D::distance(base, vectors[q as usize])), q))
+        .map(|&q| (Dist(space.pair(base, vectors[q as usize])), q))
         .collect();
     scored.sort_unstable();
     let kept = select_neighbors(&scored, capacity, alpha, distance);
@@ -270,26 +287,188 @@ impl Database {
         let estimate = info.items as usize * (info.metric.stored_len(info.dimensions) + 400);
         let mut stats = self.write(estimate, |txn| {
             let header = load_header(s, txn, index)?.ok_or(Error::IndexNotFound(index))?;
-            with_metric!(header.metric, D => build_in::<D>(s, txn, index, header, options, control))
+            with_metric!(header.metric, D => match header.quantization {
+                Quantization::None => {
+                    build_in(s, txn, index, header, options, control, &Plain::<D>::new(), None)
+                }
+                _ => {
+                    let quantizer = quantizer_for(s, txn, index, &header, options, control)?;
+                    let retrain = quantizer.1;
+                    match &quantizer.0 {
+                        Quantizer::Int8(q) => {
+                            build_in(s, txn, index, header, options, control, q, Some((&quantizer.0, retrain)))
+                        }
+                        Quantizer::Binary(q) => {
+                            build_in(s, txn, index, header, options, control, q, Some((&quantizer.0, retrain)))
+                        }
+                    }
+                }
+            })
         })?;
         stats.seconds = start.elapsed().as_secs_f64();
         Ok(stats)
     }
 }
 
-fn build_in<D: Distance>(
+/// The quantizer a build of a quantized index codes with: the stored one, or one learned now
+/// from the stored items (the first build, or `retrain`). Returns it and whether it is new (every
+/// item is then coded again); a new one is written to the metadata.
+fn quantizer_for(
+    s: &Shared,
+    txn: &mut RwTxn<'_>,
+    index: u16,
+    header: &Header,
+    options: &BuildOptions,
+    control: &Control<'_>,
+) -> Result<(Quantizer, bool)> {
+    if !options.retrain {
+        if let Some(q) = load_quantizer(s, txn, index, header)? {
+            return Ok((q, false));
+        }
+    }
+    control.report("train", 0, 1);
+    let dimensions = header.dimensions as usize;
+    let stored_len = header.metric.stored_len(dimensions);
+    let deleted = load_set(s, txn, index, keys::META_DELETED)?;
+    // Every `every`-th live item, up to the sample's size.
+    let every = (header.items as usize).div_ceil(TRAINING_SAMPLE).max(1);
+    let (start, end) = node_range(index);
+    let range = (Bound::Included(&start[..]), Bound::Excluded(&end[..]));
+    let mut sample = Vec::new();
+    let mut live = 0usize;
+    for entry in s.nodes.range(txn, &range)? {
+        let (key, value) = entry?;
+        let id = keys::id_of(key).ok_or_else(|| Error::Corrupt("short node key".into()))?;
+        if deleted.contains(id) {
+            continue;
+        }
+        if live.is_multiple_of(every) {
+            sample.extend_from_slice(&float_components(check_vector(value, stored_len, id)?));
+        }
+        live += 1;
+        if live.is_multiple_of(65_536) {
+            control.check()?;
+        }
+    }
+    let normalize = header.metric == MetricKind::Cosine;
+    let seed = options.seed.unwrap_or(0);
+    let quantizer = Quantizer::train(header.quantization, dimensions, normalize, &sample, seed)
+        .ok_or_else(|| Error::InvalidArgument("this index is not quantized".into()))?;
+    s.meta.put(
+        txn,
+        &keys::meta(index, keys::META_QUANTIZER),
+        &quantizer.to_bytes(),
+    )?;
+    control.report("train", 1, 1);
+    Ok((quantizer, true))
+}
+
+/// The nodes of a quantized index for its build: every item in the graph or waiting for it, in
+/// id order, with its code (taken from its level-0 record, or made from its full vector when it
+/// is new or `recode`) and, for the items to insert, the full vector they are inserted with.
+struct CodedNodes<'t> {
+    ids: Vec<u32>,
+    codes: Vec<u8>,
+    full: Vec<Option<&'t [u8]>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn coded_nodes<'t>(
+    s: &Shared,
+    txn: &'t RwTxn<'_>,
+    index: u16,
+    stored_len: usize,
+    quantizer: &Quantizer,
+    updated: &RoaringBitmap,
+    recode: bool,
+    control: &Control<'_>,
+) -> Result<CodedNodes<'t>> {
+    let code_len = quantizer.code_len();
+    let (start, end) = node_range(index);
+    let range = (Bound::Included(&start[..]), Bound::Excluded(&end[..]));
+    let mut graph_ids = Vec::new();
+    let mut graph_codes = Vec::new();
+    for entry in s.links.range(txn, &range)? {
+        let (key, value) = entry?;
+        let id = keys::id_of(key).ok_or_else(|| Error::Corrupt("short link key".into()))?;
+        let code = value.get(..code_len).ok_or_else(|| {
+            Error::Corrupt(format!("item {id}: a level-0 record shorter than its code"))
+        })?;
+        graph_ids.push(id);
+        graph_codes.extend_from_slice(code);
+    }
+    let mut ids: Vec<u32> = Vec::with_capacity(graph_ids.len() + updated.len() as usize);
+    {
+        // Merge the two sorted id lists.
+        let (mut a, mut b) = (graph_ids.iter().peekable(), updated.iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(&&x), Some(&y)) if x == y => {
+                    b.next();
+                    a.next().copied()
+                }
+                (Some(&&x), Some(&y)) if x < y => a.next().copied(),
+                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+                (Some(_), None) => a.next().copied(),
+                (None, None) => None,
+            };
+            match next {
+                Some(id) => ids.push(id),
+                None => break,
+            }
+        }
+    }
+    let n = ids.len();
+    control.report("code", 0, n as u64);
+    let mut codes = Vec::with_capacity(n * code_len);
+    let mut full = vec![None; n];
+    let mut from_graph = 0usize;
+    for (p, &id) in ids.iter().enumerate() {
+        let in_graph = graph_ids.get(from_graph) == Some(&id);
+        let new = updated.contains(id);
+        if new || recode || !in_graph {
+            let Some(value) = s.nodes.get(txn, &keys::node(index, id))? else {
+                return Err(Error::Corrupt(format!("item {id} has links but no vector")));
+            };
+            let vector = check_vector(value, stored_len, id)?;
+            quantizer.encode(&float_components(vector), &mut codes);
+            if new {
+                full[p] = Some(vector);
+            }
+        } else {
+            codes.extend_from_slice(
+                &graph_codes[from_graph * code_len..(from_graph + 1) * code_len],
+            );
+        }
+        if in_graph {
+            from_graph += 1;
+        }
+        if p % 65_536 == 65_535 {
+            control.check()?;
+            control.report("code", p as u64 + 1, n as u64);
+        }
+    }
+    control.report("code", n as u64, n as u64);
+    Ok(CodedNodes { ids, codes, full })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_in<S: Space>(
     s: &Shared,
     txn: &mut RwTxn<'_>,
     index: u16,
     mut header: Header,
     options: &BuildOptions,
     control: &Control<'_>,
+    space: &S,
+    quantizer: Option<(&Quantizer, bool)>,
 ) -> Result<BuildStats> {
     let params = Params::resolve(options, &header)?;
     let updated = load_set(s, txn, index, keys::META_UPDATED)?;
     let deleted = load_set(s, txn, index, keys::META_DELETED)?;
     let stored_len = header.metric.stored_len(header.dimensions as usize);
-    if header.built && updated.is_empty() && deleted.is_empty() {
+    let recode = quantizer.is_some_and(|(_, new)| new);
+    if header.built && updated.is_empty() && deleted.is_empty() && !recode {
         control.report("write", 0, 0);
         return Ok(BuildStats {
             inserted: 0,
@@ -299,7 +478,23 @@ fn build_in<D: Distance>(
         });
     }
 
-    let graph = load_graph::<D>(s, txn, index, stored_len, &params, control)?;
+    let coded = match quantizer {
+        Some((q, _)) => Some(coded_nodes(
+            s, txn, index, stored_len, q, &updated, recode, control,
+        )?),
+        None => None,
+    };
+    let code_len = quantizer.map_or(0, |(q, _)| q.code_len());
+    let graph = load_graph(
+        space,
+        s,
+        txn,
+        index,
+        stored_len,
+        coded.as_ref(),
+        &params,
+        control,
+    )?;
     let n = graph.ids.len();
     let removed: Vec<u32> = (0..n as u32)
         .filter(|&p| {
@@ -312,7 +507,7 @@ fn build_in<D: Distance>(
         .collect();
     let mut graph = graph;
 
-    repair::<D>(&graph, &removed, &params, control)?;
+    repair(space, &graph, &removed, &params, control)?;
     for &p in &removed {
         graph.in_graph[p as usize] = false;
         graph.links0.write(p, &[]);
@@ -336,15 +531,21 @@ fn build_in<D: Distance>(
         }
     }
 
-    let entry = insert_all::<D>(&graph, &inserted, entry, &params, control)?;
+    let entry = insert_all(space, &graph, &inserted, entry, &params, control)?;
     for &p in &inserted {
         graph.in_graph[p as usize] = true;
     }
-    reconnect::<D>(&graph, entry.node, &params, control)?;
+    reconnect(space, &graph, entry.node, &params, control)?;
+    if recode {
+        // New codes for every node: every level-0 record is written again.
+        for dirty in &graph.dirty {
+            dirty.store(true, AtomicOrdering::Relaxed);
+        }
+    }
 
     // Collect what to write, then let go of the borrowed vectors before writing.
     let mut scratch = Vec::new();
-    let mut output: Vec<(u32, Vec<Vec<u32>>)> = Vec::new();
+    let mut output: Vec<(u32, u32, Vec<Vec<u32>>)> = Vec::new();
     for p in 0..n {
         if !graph.in_graph[p] || !graph.dirty[p].load(AtomicOrdering::Relaxed) {
             continue;
@@ -359,7 +560,7 @@ fn build_in<D: Distance>(
                 .iter()
                 .map(|list| to_ids(&list.lock().unwrap_or_else(|e| e.into_inner()))),
         );
-        output.push((graph.ids[p], levels));
+        output.push((graph.ids[p], p as u32, levels));
     }
     let removed_ids: Vec<u32> = removed.iter().map(|&p| graph.ids[p as usize]).collect();
     header.entry_points = entry
@@ -369,11 +570,15 @@ fn build_in<D: Distance>(
     header.top_level = entry.top;
     drop(graph);
 
+    // Keep the codes, let go of the full vectors borrowed from the transaction.
+    let codes = coded.map(|c| c.codes);
+    let codes = codes.as_deref().map(|c| (c, code_len));
     write_graph(
         s,
         txn,
         index,
         &output,
+        codes,
         &removed_ids,
         &updated,
         &deleted,
@@ -395,11 +600,16 @@ fn build_in<D: Distance>(
 }
 
 /// Reads every node of `index`: its vector (borrowed from the map) and its links.
-fn load_graph<'t, D: Distance>(
+/// Reads every node of `index`: its stored vector (borrowed from the map), or for a quantized
+/// index its code from `coded`, and its links.
+#[allow(clippy::too_many_arguments)]
+fn load_graph<'t, S: Space>(
+    space: &S,
     s: &Shared,
     txn: &'t RwTxn<'_>,
     index: u16,
     stored_len: usize,
+    coded: Option<&'t CodedNodes<'t>>,
     params: &Params,
     control: &Control<'_>,
 ) -> Result<BuildGraph<'t>> {
@@ -407,11 +617,23 @@ fn load_graph<'t, D: Distance>(
     let range = (Bound::Included(&start[..]), Bound::Excluded(&end[..]));
     let mut ids = Vec::new();
     let mut vectors = Vec::new();
-    for entry in s.nodes.range(txn, &range)? {
-        let (key, value) = entry?;
-        let id = keys::id_of(key).ok_or_else(|| Error::Corrupt("short node key".into()))?;
-        ids.push(id);
-        vectors.push(check_vector(value, stored_len, id)?);
+    let mut full = Vec::new();
+    let mut code_len = 0;
+    match coded {
+        Some(coded) => {
+            ids.clone_from(&coded.ids);
+            code_len = coded.codes.len() / coded.ids.len().max(1);
+            vectors.extend(coded.codes.chunks_exact(code_len.max(1)));
+            full.clone_from(&coded.full);
+        }
+        None => {
+            for entry in s.nodes.range(txn, &range)? {
+                let (key, value) = entry?;
+                let id = keys::id_of(key).ok_or_else(|| Error::Corrupt("short node key".into()))?;
+                ids.push(id);
+                vectors.push(check_vector(value, stored_len, id)?);
+            }
+        }
     }
     let n = ids.len();
     control.report("load", 0, n as u64);
@@ -420,6 +642,7 @@ fn load_graph<'t, D: Distance>(
         vectors,
         levels: vec![0; n],
         in_graph: vec![false; n],
+        full,
         links0: Level0::new(n, params.m0),
         upper: (0..n).map(|_| Vec::new()).collect(),
         dirty: (0..n).map(|_| AtomicBool::new(false)).collect(),
@@ -432,12 +655,15 @@ fn load_graph<'t, D: Distance>(
         let Some(p) = graph.position(id) else {
             return Err(Error::Corrupt(format!("item {id} has links but no vector")));
         };
-        links::decode_into(value, id, &mut scratch)?;
+        let links = value.get(code_len..).ok_or_else(|| {
+            Error::Corrupt(format!("item {id}: a level-0 record shorter than its code"))
+        })?;
+        links::decode_into(links, id, &mut scratch)?;
         list.clear();
         list.extend(scratch.iter().filter_map(|&id| graph.position(id)));
         // A list stored by a build with a larger m0 is cut to this build's m0 now.
         if list.len() > params.m0 {
-            prune::<D>(&graph.vectors, p, &mut list, params.m0, params.alpha);
+            prune(space, &graph.vectors, p, &mut list, params.m0, params.alpha);
             graph.mark_dirty(p);
         }
         graph.in_graph[p as usize] = true;
@@ -481,7 +707,8 @@ fn load_graph<'t, D: Distance>(
 /// entry point: into a free slot, or in place of that neighbour's farthest link that is not how
 /// a node was reached (the links of a spanning tree from the entry stay, so nothing reachable
 /// becomes unreachable).
-fn reconnect<D: Distance>(
+fn reconnect<S: Space>(
+    space: &S,
     graph: &BuildGraph<'_>,
     entry: Option<u32>,
     params: &Params,
@@ -528,7 +755,7 @@ fn reconnect<D: Distance>(
                 let from = graph.vectors[q as usize];
                 let farthest = (0..links.len())
                     .filter(|&i| parent[links[i] as usize] != q)
-                    .map(|i| (Dist(D::distance(from, graph.vectors[links[i] as usize])), i))
+                    .map(|i| (Dist(space.pair(from, graph.vectors[links[i] as usize])), i))
                     .max();
                 match farthest {
                     Some((_, i)) => {
@@ -560,7 +787,7 @@ fn reconnect<D: Distance>(
             let mut nearest: Vec<Scored> = list
                 .iter()
                 .filter(|&&q| reached(&parent, q))
-                .map(|&q| (Dist(D::distance(base, graph.vectors[q as usize])), q))
+                .map(|&q| (Dist(space.pair(base, graph.vectors[q as usize])), q))
                 .collect();
             nearest.sort_unstable();
             let mut linked = try_link(p, &nearest, &mut parent, &mut scratch);
@@ -570,13 +797,11 @@ fn reconnect<D: Distance>(
                 VISITED.with(|visited| -> Result<()> {
                     let mut visited = visited.borrow_mut();
                     visited.reset(n);
-                    let start = [(
-                        Dist(D::distance(base, graph.vectors[entry as usize])),
-                        entry,
-                    )];
-                    nearest = search_level::<D, _, _>(
+                    let query = space.value_scorer(base);
+                    let start = [(Dist(query.score(graph.vectors[entry as usize])), entry)];
+                    nearest = search_level(
                         graph,
-                        base,
+                        &query,
                         &start,
                         0,
                         params.ef_construction,
@@ -605,7 +830,8 @@ fn reconnect<D: Distance>(
 
 /// Gives every kept node that linked to a removed node new links, chosen among its kept
 /// neighbours and the removed nodes' neighbours.
-fn repair<D: Distance>(
+fn repair<S: Space>(
+    space: &S,
     graph: &BuildGraph<'_>,
     removed: &[u32],
     params: &Params,
@@ -621,7 +847,7 @@ fn repair<D: Distance>(
     let total = graph.ids.len() as u64;
     let done = AtomicU64::new(0);
     let distance =
-        |a: u32, b: u32| D::distance(graph.vectors[a as usize], graph.vectors[b as usize]);
+        |a: u32, b: u32| space.pair(graph.vectors[a as usize], graph.vectors[b as usize]);
     (0..graph.ids.len() as u32)
         .into_par_iter()
         .try_for_each(|p| {
@@ -679,13 +905,13 @@ fn repair<D: Distance>(
                         }
                     }
                     if list.len() > capacity {
-                        prune::<D>(&graph.vectors, p, list, capacity, params.alpha);
+                        prune(space, &graph.vectors, p, list, capacity, params.alpha);
                     }
                 });
                 graph.mark_dirty(p);
                 // New neighbours link back, as on insertion, so the hole closes from both sides.
                 for &(d, q) in &fresh {
-                    link::<D>(graph, q, level, &[(d, p)], capacity, params.alpha);
+                    link(space, graph, q, level, &[(d, p)], capacity, params.alpha);
                 }
             }
             Ok::<(), Error>(())
@@ -695,7 +921,8 @@ fn repair<D: Distance>(
 }
 
 /// Inserts `nodes` into the graph in parallel; returns the final entry point.
-fn insert_all<D: Distance>(
+fn insert_all<S: Space>(
+    space: &S,
     graph: &BuildGraph<'_>,
     nodes: &[u32],
     entry: Entry,
@@ -723,7 +950,7 @@ fn insert_all<D: Distance>(
     let done = AtomicU64::new(first.is_some() as u64);
     rest.par_iter().with_min_len(64).try_for_each(|&p| {
         control.check()?;
-        insert_one::<D>(graph, p, &entry, params)?;
+        insert_one(space, graph, p, &entry, params)?;
         let count = done.fetch_add(1, AtomicOrdering::Relaxed) + 1;
         if count.is_multiple_of(256) {
             control.report("insert", count, total);
@@ -734,7 +961,8 @@ fn insert_all<D: Distance>(
     Ok(entry.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
-fn insert_one<D: Distance>(
+fn insert_one<S: Space>(
+    space: &S,
     graph: &BuildGraph<'_>,
     p: u32,
     entry: &Mutex<Entry>,
@@ -758,20 +986,19 @@ fn insert_one<D: Distance>(
     let Some(ep) = ep else {
         return Ok(());
     };
-    let query = graph.vectors[p as usize];
+    let query = graph.scorer(space, p);
     let distance =
-        |a: u32, b: u32| D::distance(graph.vectors[a as usize], graph.vectors[b as usize]);
+        |a: u32, b: u32| space.pair(graph.vectors[a as usize], graph.vectors[b as usize]);
     let not_self = |q: u32| q != p;
     VISITED.with(|visited| -> Result<()> {
         let mut visited = visited.borrow_mut();
         let mut scratch = Vec::new();
-        let mut current: Vec<Scored> =
-            vec![(Dist(D::distance(query, graph.vectors[ep as usize])), ep)];
+        let mut current: Vec<Scored> = vec![(Dist(query.score(graph.vectors[ep as usize])), ep)];
         for l in (level.saturating_add(1)..=top).rev() {
             visited.reset(graph.ids.len());
-            current = search_level::<D, _, _>(
+            current = search_level(
                 graph,
-                query,
+                &query,
                 &current,
                 l,
                 1,
@@ -780,14 +1007,14 @@ fn insert_one<D: Distance>(
                 &mut scratch,
             )?;
             if current.is_empty() {
-                current = vec![(Dist(D::distance(query, graph.vectors[ep as usize])), ep)];
+                current = vec![(Dist(query.score(graph.vectors[ep as usize])), ep)];
             }
         }
         for l in (0..=level.min(top)).rev() {
             visited.reset(graph.ids.len());
-            let found = search_level::<D, _, _>(
+            let found = search_level(
                 graph,
-                query,
+                &query,
                 &current,
                 l,
                 params.ef_construction,
@@ -800,9 +1027,10 @@ fn insert_one<D: Distance>(
             // both the build and the searches faster for the same recall.
             let capacity = params.capacity(l as usize);
             let chosen = select_neighbors(&found, params.m, params.alpha, distance);
-            link::<D>(graph, p, l, &chosen, capacity, params.alpha);
+            link(space, graph, p, l, &chosen, capacity, params.alpha);
             for &(_, q) in &chosen {
-                link::<D>(
+                link(
+                    space,
                     graph,
                     q,
                     l,
@@ -827,7 +1055,8 @@ fn insert_one<D: Distance>(
 }
 
 /// Adds `new` to the links of `node` on `level`, pruning with the heuristic when over capacity.
-fn link<D: Distance>(
+fn link<S: Space>(
+    space: &S,
     graph: &BuildGraph<'_>,
     node: u32,
     level: u8,
@@ -847,7 +1076,7 @@ fn link<D: Distance>(
         }
         graph.mark_dirty(node);
         if list.len() > capacity {
-            prune::<D>(&graph.vectors, node, list, capacity, alpha);
+            prune(space, &graph.vectors, node, list, capacity, alpha);
         }
     });
 }
@@ -857,7 +1086,8 @@ fn write_graph(
     s: &Shared,
     txn: &mut RwTxn<'_>,
     index: u16,
-    output: &[(u32, Vec<Vec<u32>>)],
+    output: &[(u32, u32, Vec<Vec<u32>>)],
+    codes: Option<(&[u8], usize)>,
     removed: &[u32],
     updated: &RoaringBitmap,
     deleted: &RoaringBitmap,
@@ -879,14 +1109,25 @@ fn write_graph(
     }
     let mut links0 = Appender::new(s.links, txn)?;
     let mut value = Vec::new();
-    for (i, (id, levels)) in output.iter().enumerate() {
+    let mut record = Vec::new();
+    for (i, (id, p, levels)) in output.iter().enumerate() {
         if i % 4096 == 0 {
             control.check()?;
             control.report("write", (removed.len() + i) as u64, total);
         }
         let key = keys::node(index, *id);
         links::encode(&levels[0], &mut value);
-        links0.put(txn, &key, &value)?;
+        match codes {
+            // A quantized index: the code leads the level-0 links.
+            Some((codes, len)) => {
+                let at = *p as usize * len;
+                record.clear();
+                record.extend_from_slice(&codes[at..at + len]);
+                record.extend_from_slice(&value);
+                links0.put(txn, &key, &record)?;
+            }
+            None => links0.put(txn, &key, &value)?,
+        }
         for (level, list) in levels.iter().enumerate().skip(1) {
             links::encode(list, &mut value);
             s.upper

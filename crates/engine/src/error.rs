@@ -15,6 +15,11 @@ pub enum Error {
         stored: &'static str,
         requested: &'static str,
     },
+    /// A writer asks for another quantization than the stored index has.
+    QuantizationMismatch {
+        stored: &'static str,
+        requested: &'static str,
+    },
     /// The index holds no items.
     IndexNotFound(u16),
     /// The index has items but was never built.
@@ -48,6 +53,10 @@ impl fmt::Display for Error {
             Error::MetricMismatch { stored, requested } => write!(
                 f,
                 "the index was created with metric '{stored}', the writer asks for '{requested}'"
+            ),
+            Error::QuantizationMismatch { stored, requested } => write!(
+                f,
+                "the index was created with quantization '{stored}', the writer asks for '{requested}'"
             ),
             Error::IndexNotFound(index) => write!(f, "index {index} holds no items"),
             Error::NeedsBuild(index) => write!(

@@ -6,7 +6,7 @@ use std::collections::BinaryHeap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::error::Result;
-use crate::metric::{Distance, Query};
+use crate::space::Scorer;
 
 /// A graph the beam search can walk. Node ids are whatever the implementation uses (item ids for
 /// the stored graph, dense positions for the build).
@@ -202,9 +202,9 @@ impl Key {
 /// nearest first. Rejected nodes are still walked through, so a filter narrows the answer, not
 /// the graph.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn search_level<D: Distance, G: Graph, V: Visited>(
+pub(crate) fn search_level<S: Scorer, G: Graph, V: Visited>(
     graph: &G,
-    query: &[u8],
+    query: &S,
     entries: &[Scored],
     level: u8,
     ef: usize,
@@ -212,7 +212,6 @@ pub(crate) fn search_level<D: Distance, G: Graph, V: Visited>(
     accept: &dyn Fn(u32) -> bool,
     scratch: &mut Vec<u32>,
 ) -> Result<Vec<Scored>> {
-    let query = Query::new(query);
     // Capacities are hints: a huge `ef` grows the heaps as they fill instead of up front.
     let mut candidates: BinaryHeap<Reverse<Key>> =
         BinaryHeap::with_capacity(ef.saturating_mul(4).min(1 << 14));
@@ -261,7 +260,7 @@ pub(crate) fn search_level<D: Distance, G: Graph, V: Visited>(
             }
         }
         for &(next, vector) in &pending {
-            let d = Dist(D::distance_to(&query, vector));
+            let d = Dist(query.score(vector));
             let full = results.len() >= ef;
             if full
                 && results

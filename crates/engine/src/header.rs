@@ -2,11 +2,16 @@
 
 use crate::error::{Error, Result};
 use crate::metric::MetricKind;
+use crate::quant::Quantization;
 
 /// The on-disk format this code writes and the newest it reads.
 /// Version 2 keeps the level-0 links in their own database (version 1 appended them to the
-/// vector); version 1 files are refused.
-pub const FORMAT_VERSION: u16 = 2;
+/// vector); version 1 files are refused. Version 3 adds the index's quantization (in a byte that
+/// version 2 left zero, so version-2 headers read as unquantized indexes) and, for quantized
+/// indexes, the quantizer record and codes in front of the level-0 links.
+pub const FORMAT_VERSION: u16 = 3;
+/// The oldest format this code reads.
+const OLDEST_READ: u16 = 2;
 const MAGIC: &[u8; 4] = b"HNOY";
 const FIXED_LEN: usize = 4 + 2 + 1 + 1 + 4 + 2 + 2 + 1 + 1 + 8 + 4;
 
@@ -15,6 +20,8 @@ const FIXED_LEN: usize = 4 + 2 + 1 + 1 + 4 + 2 + 2 + 1 + 1 + 8 + 4;
 pub struct Header {
     pub dimensions: u32,
     pub metric: MetricKind,
+    /// What the graph walk reads: the vectors, or codes of them.
+    pub quantization: Quantization,
     /// Links per node on upper levels.
     pub m: u16,
     /// Links per node on level 0.
@@ -31,9 +38,14 @@ pub struct Header {
 
 impl Header {
     pub fn new(dimensions: u32, metric: MetricKind) -> Header {
+        Header::quantized(dimensions, metric, Quantization::None)
+    }
+
+    pub fn quantized(dimensions: u32, metric: MetricKind, quantization: Quantization) -> Header {
         Header {
             dimensions,
             metric,
+            quantization,
             m: 16,
             m0: 32,
             built: false,
@@ -53,7 +65,7 @@ impl Header {
         out.extend_from_slice(&self.m.to_le_bytes());
         out.extend_from_slice(&self.m0.to_le_bytes());
         out.push(self.top_level);
-        out.push(0);
+        out.push(self.quantization as u8);
         out.extend_from_slice(&self.items.to_le_bytes());
         out.extend_from_slice(&(self.entry_points.len() as u32).to_le_bytes());
         for id in &self.entry_points {
@@ -68,7 +80,7 @@ impl Header {
             return Err(corrupt("bad magic"));
         }
         let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READ..=FORMAT_VERSION).contains(&version) {
             return Err(Error::Version {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -86,6 +98,8 @@ impl Header {
         let m = u16_at(12);
         let m0 = u16_at(14);
         let top_level = bytes[16];
+        let quantization =
+            Quantization::from_code(bytes[17]).ok_or_else(|| corrupt("unknown quantization"))?;
         let mut items = [0u8; 8];
         items.copy_from_slice(&bytes[18..26]);
         let items = u64::from_le_bytes(items);
@@ -100,6 +114,7 @@ impl Header {
         Ok(Header {
             dimensions,
             metric,
+            quantization,
             m,
             m0,
             built,
@@ -122,6 +137,18 @@ mod tests {
         h.built = true;
         h.top_level = 3;
         assert_eq!(Header::decode(&h.encode()).unwrap(), h);
+        let q = Header::quantized(384, MetricKind::Cosine, Quantization::Binary);
+        assert_eq!(Header::decode(&q.encode()).unwrap(), q);
+    }
+
+    #[test]
+    fn format_2_headers_read_as_unquantized() {
+        let h = Header::new(50, MetricKind::Euclidean);
+        let mut bytes = h.encode();
+        bytes[4..6].copy_from_slice(&2u16.to_le_bytes());
+        assert_eq!(Header::decode(&bytes).unwrap(), h);
+        bytes[17] = 9;
+        assert!(matches!(Header::decode(&bytes), Err(Error::Corrupt(_))));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::header::Header;
 use crate::keys;
 use crate::links::check_vector;
 use crate::metric::{self, MetricKind};
+use crate::quant::{self, Quantization, Quantizer};
 use crate::store::{Appender, Database, ReadTxn, Shared};
 use crate::with_metric;
 
@@ -19,6 +20,7 @@ pub struct IndexInfo {
     pub index: u16,
     pub dimensions: usize,
     pub metric: MetricKind,
+    pub quantization: Quantization,
     /// Live items, built or not.
     pub items: u64,
     /// Whether the index was ever built.
@@ -31,6 +33,7 @@ impl IndexInfo {
             index,
             dimensions: header.dimensions as usize,
             metric: header.metric,
+            quantization: header.quantization,
             items: header.items,
             built: header.built,
         }
@@ -41,6 +44,47 @@ pub(crate) fn load_header(s: &Shared, txn: &ReadTxn<'_>, index: u16) -> Result<O
     match s.meta.get(txn, &keys::meta(index, keys::META_HEADER))? {
         Some(bytes) => Header::decode(bytes).map(Some),
         None => Ok(None),
+    }
+}
+
+/// The quantizer of a quantized index, once a build has trained it.
+pub(crate) fn load_quantizer(
+    s: &Shared,
+    txn: &ReadTxn<'_>,
+    index: u16,
+    header: &Header,
+) -> Result<Option<Quantizer>> {
+    if header.quantization == Quantization::None {
+        return Ok(None);
+    }
+    match s.meta.get(txn, &keys::meta(index, keys::META_QUANTIZER))? {
+        Some(bytes) => {
+            let q = Quantizer::from_bytes(bytes, header.dimensions as usize)
+                .map_err(|e| in_index(index, e))?;
+            if q.kind() != header.quantization {
+                return Err(Error::Corrupt(format!(
+                    "index {index}: the quantizer is '{}', the header says '{}'",
+                    q.kind().name(),
+                    header.quantization.name()
+                )));
+            }
+            Ok(Some(q))
+        }
+        None if header.built && header.items > 0 => Err(Error::Corrupt(format!(
+            "index {index}: a built '{}' index has no quantizer",
+            header.quantization.name()
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Names the index in a corruption message (once).
+pub(crate) fn in_index(index: u16, error: Error) -> Error {
+    match error {
+        Error::Corrupt(msg) if !msg.starts_with("index ") => {
+            Error::Corrupt(format!("index {index}: {msg}"))
+        }
+        other => other,
     }
 }
 
@@ -106,7 +150,12 @@ fn check_finite(vectors: &[f32], dimensions: usize) -> Result<()> {
 }
 
 /// Checks that a writer's parameters agree with what is stored.
-fn check_header(header: &Header, dimensions: usize, metric: MetricKind) -> Result<()> {
+fn check_header(
+    header: &Header,
+    dimensions: usize,
+    metric: MetricKind,
+    quantization: Quantization,
+) -> Result<()> {
     if header.dimensions as usize != dimensions {
         return Err(Error::DimensionMismatch {
             expected: header.dimensions as usize,
@@ -117,6 +166,12 @@ fn check_header(header: &Header, dimensions: usize, metric: MetricKind) -> Resul
         return Err(Error::MetricMismatch {
             stored: header.metric.name(),
             requested: metric.name(),
+        });
+    }
+    if header.quantization != quantization {
+        return Err(Error::QuantizationMismatch {
+            stored: header.quantization.name(),
+            requested: quantization.name(),
         });
     }
     Ok(())
@@ -147,6 +202,18 @@ impl Database {
 
     /// Checks that a writer for `index` with these parameters agrees with the stored index.
     pub fn check_writer(&self, index: u16, dimensions: usize, metric: MetricKind) -> Result<()> {
+        self.check_quantized_writer(index, dimensions, metric, Quantization::None)
+    }
+
+    /// [`Database::check_writer`] for an index with `quantization`.
+    pub fn check_quantized_writer(
+        &self,
+        index: u16,
+        dimensions: usize,
+        metric: MetricKind,
+        quantization: Quantization,
+    ) -> Result<()> {
+        quant::check_supported(quantization, metric)?;
         if dimensions == 0 || dimensions > u32::MAX as usize {
             return Err(Error::InvalidArgument(
                 "dimensions must be an integer from 1 to 4294967295".into(),
@@ -154,9 +221,10 @@ impl Database {
         }
         match self.info(index)? {
             Some(info) => check_header(
-                &Header::new(info.dimensions as u32, info.metric),
+                &Header::quantized(info.dimensions as u32, info.metric, info.quantization),
                 dimensions,
                 metric,
+                quantization,
             ),
             None => Ok(()),
         }
@@ -172,6 +240,21 @@ impl Database {
         ids: &[u32],
         vectors: &[f32],
     ) -> Result<()> {
+        self.add_quantized_items(index, dimensions, metric, Quantization::None, ids, vectors)
+    }
+
+    /// [`Database::add_items`] for an index with `quantization` (fixed when the index is
+    /// created: a later call with another one fails with `Error::QuantizationMismatch`).
+    pub fn add_quantized_items(
+        &self,
+        index: u16,
+        dimensions: usize,
+        metric: MetricKind,
+        quantization: Quantization,
+        ids: &[u32],
+        vectors: &[f32],
+    ) -> Result<()> {
+        quant::check_supported(quantization, metric)?;
         if dimensions == 0 {
             return Err(Error::InvalidArgument(
                 "dimensions must be at least 1".into(),
@@ -191,15 +274,16 @@ impl Database {
             return Ok(());
         }
         let s = &*self.shared;
+        // Quantized indexes keep full f32 vectors (for rescoring and `getVector`).
         let stored_len = metric.stored_len(dimensions);
         let estimate = ids.len() * (stored_len + 64);
         self.write(estimate, |txn| {
             let mut header = match load_header(s, txn, index)? {
                 Some(h) => {
-                    check_header(&h, dimensions, metric)?;
+                    check_header(&h, dimensions, metric, quantization)?;
                     h
                 }
-                None => Header::new(dimensions as u32, metric),
+                None => Header::quantized(dimensions as u32, metric, quantization),
             };
             let mut updated = load_set(s, txn, index, keys::META_UPDATED)?;
             let mut deleted = load_set(s, txn, index, keys::META_DELETED)?;
@@ -282,7 +366,12 @@ impl Database {
             s.nodes.delete_range(txn, &range)?;
             s.links.delete_range(txn, &range)?;
             s.upper.delete_range(txn, &range)?;
-            for kind in [keys::META_HEADER, keys::META_UPDATED, keys::META_DELETED] {
+            for kind in [
+                keys::META_HEADER,
+                keys::META_UPDATED,
+                keys::META_DELETED,
+                keys::META_QUANTIZER,
+            ] {
                 s.meta.delete(txn, &keys::meta(index, kind))?;
             }
             Ok(())
@@ -292,7 +381,8 @@ impl Database {
         Ok(())
     }
 
-    /// The vector of a live item (as stored: quantized metrics keep only the signs).
+    /// The vector of a live item (as stored: the `bq-*` metrics keep only the signs; quantized
+    /// indexes keep the original vectors).
     pub fn get_vector(&self, index: u16, id: u32) -> Result<Option<Vec<f32>>> {
         let s = &*self.shared;
         self.read(|txn| {

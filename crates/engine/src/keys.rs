@@ -5,12 +5,15 @@
 //! - `nodes`: `[0u16][index u16][id u32]` → the item's stored vector, nothing else. The key is 8
 //!   bytes so LMDB keeps the vector that follows it 4-byte aligned.
 //! - `links`: the same key → the item's level-0 links; present exactly while the item is in the
-//!   graph.
+//!   graph. In a quantized index the value starts with the item's code (of the quantizer's
+//!   fixed length), so a hop of the graph walk reads one value.
 //! - `upper`: `[0u16][index u16][id u32][level u8]` → the item's links on an upper level.
 
 pub const META_HEADER: u8 = 0;
 pub const META_UPDATED: u8 = 1;
 pub const META_DELETED: u8 = 2;
+/// The quantizer of a quantized index (ranges or rotation), written by its first build.
+pub const META_QUANTIZER: u8 = 3;
 
 pub fn meta(index: u16, kind: u8) -> [u8; 3] {
     let i = index.to_be_bytes();

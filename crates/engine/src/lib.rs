@@ -5,6 +5,7 @@
 //! transaction. Searches read the graph straight from the memory map.
 
 pub mod build;
+mod copy;
 pub mod error;
 mod graph;
 pub mod header;
@@ -14,18 +15,24 @@ mod keys;
 mod level0;
 mod links;
 pub mod metric;
+mod quant;
 #[doc(hidden)]
 pub mod scratch;
 pub mod search;
+mod space;
 mod store;
+mod verify;
 mod view;
 
 pub use build::{BuildOptions, BuildStats, Control, Progress};
+pub use copy::CopyStats;
 pub use error::{Error, Result};
 pub use items::IndexInfo;
 pub use metric::MetricKind;
+pub use quant::Quantization;
 pub use search::{exact_scan_limit, BatchResult, Neighbor, SearchOptions, WALK_TO_SCAN};
 pub use store::{Database, OpenOptions, DEFAULT_MAP_SIZE};
+pub use verify::{IndexReport, VerifyReport};
 
 #[cfg(test)]
 mod corrupt_tests;

@@ -13,6 +13,8 @@ use crate::graph::{search_level, Dist, Graph, IdSet, Marks, Scored, Visited};
 use crate::items::{check_dimensions, IndexInfo};
 use crate::links;
 use crate::metric::{Distance, Query};
+use crate::quant::Quantizer;
+use crate::space::{Plain, Scorer, Space};
 use crate::store::{Database, ReadTxn, Shared};
 use crate::view::View;
 use crate::with_metric;
@@ -47,6 +49,13 @@ pub struct SearchOptions<'a> {
     /// A filter of at most this many ids is scanned exactly instead of walking the graph
     /// (default [`exact_scan_limit`] of the index's items and `ef`; 0 always walks).
     pub exact_scan_max: Option<u64>,
+    /// Quantized indexes: the walk keeps `k × oversampling` candidates (at least 1×; default
+    /// chosen per quantization, see `Quantization::default_oversampling`).
+    pub oversampling: usize,
+    /// Quantized indexes: score the best `k × oversampling` candidates again with the full
+    /// vectors, so the distances returned are exact (default true). Without it the distances
+    /// are the codes' estimates.
+    pub rescore: bool,
 }
 
 impl SearchOptions<'_> {
@@ -57,6 +66,8 @@ impl SearchOptions<'_> {
             filter: None,
             cancel: None,
             exact_scan_max: None,
+            oversampling: 0,
+            rescore: true,
         }
     }
 
@@ -98,7 +109,7 @@ struct StoredGraph<'t> {
 
 impl Graph for StoredGraph<'_> {
     fn vector(&self, node: u32) -> Result<Option<&[u8]>> {
-        self.view.vector(self.s, self.txn, node)
+        self.view.walk_value(self.s, self.txn, node)
     }
 
     fn prefetch_entry(&self, node: u32) {
@@ -126,6 +137,27 @@ impl Graph for StoredGraph<'_> {
             None => Ok(()),
         }
     }
+}
+
+/// Runs `$body` with `$space` bound to the space that `$view`'s graph walk compares in: the
+/// index's quantizer, or the stored vectors of metric `$D`.
+macro_rules! with_space {
+    ($view:expr, $D:ty, $space:ident => $body:expr) => {
+        match &$view.quantizer {
+            None => {
+                let $space = &Plain::<$D>::new();
+                $body
+            }
+            Some(Quantizer::Int8(q)) => {
+                let $space = q;
+                $body
+            }
+            Some(Quantizer::Binary(q)) => {
+                let $space = q;
+                $body
+            }
+        }
+    };
 }
 
 /// The view of `index` for this transaction, if the index can be searched.
@@ -181,23 +213,33 @@ impl Visited for Seen<'_> {
     }
 }
 
-fn search_in<D: Distance>(
+/// Searches one view: the `k` nearest to `query` (the stored form of metric `D`), walking the
+/// graph in `space`. A quantized space walks on codes with a beam of at least `k × oversampling`
+/// and, with `rescore`, scores the best `k × oversampling` again with the full vectors, so the
+/// distances returned are exact.
+#[allow(clippy::too_many_arguments)]
+fn search_in<D: Distance, S: Space>(
     s: &Shared,
     txn: &ReadTxn<'_>,
     view: &View,
+    space: &S,
     query: &[u8],
     options: &SearchOptions<'_>,
     ef: usize,
 ) -> Result<Vec<Neighbor>> {
     let header = &view.header;
     let dimensions = header.dimensions as usize;
+    let oversampling = match options.oversampling {
+        0 => header.quantization.default_oversampling(),
+        n => n,
+    };
     let graph = StoredGraph {
         s,
         txn,
         view,
         cancel: options.cancel,
     };
-    let finish = |found: Vec<Scored>| -> Vec<Neighbor> {
+    let exact = |found: Vec<Scored>| -> Vec<Neighbor> {
         found
             .into_iter()
             .take(options.k)
@@ -213,14 +255,21 @@ fn search_in<D: Distance>(
             .exact_scan_max
             .unwrap_or_else(|| exact_scan_limit(header.items, ef));
         if filter.len() <= limit {
-            return exact_scan::<D>(&graph, query, filter, options.k).map(finish);
+            return exact_scan::<D>(&graph, query, filter, options.k).map(exact);
         }
     }
 
+    // How many candidates the walk must keep: quantized walks keep more for rescoring.
+    let keep = if S::CODED {
+        options.k.saturating_mul(oversampling).max(ef)
+    } else {
+        ef
+    };
+    let scorer = space.vector_scorer(query);
     let mut entries: Vec<Scored> = Vec::with_capacity(header.entry_points.len());
     for &id in &header.entry_points {
-        if let Some(vector) = graph.vector(id)? {
-            entries.push((Dist(D::distance(query, vector)), id));
+        if let Some(value) = graph.vector(id)? {
+            entries.push((Dist(scorer.score(value)), id));
         }
     }
     if entries.is_empty() {
@@ -236,9 +285,9 @@ fn search_in<D: Distance>(
         let all = |_: u32| true;
         for level in (1..=header.top_level).rev() {
             visited.clear();
-            let found = search_level::<D, _, _>(
+            let found = search_level(
                 &graph,
-                query,
+                &scorer,
                 if current.is_empty() {
                     &entries
                 } else {
@@ -269,12 +318,12 @@ fn search_in<D: Distance>(
             |id: u32| !view.excluded.contains(id) && options.filter.is_none_or(|f| f.contains(id));
         // Nothing excluded and no filter (the common case): every node may be an answer.
         let everything = view.excluded.is_empty() && options.filter.is_none();
-        search_level::<D, _, _>(
+        search_level(
             &graph,
-            query,
+            &scorer,
             &entries,
             0,
-            ef,
+            keep,
             visited,
             if everything { &all } else { &accept },
             &mut scratch,
@@ -289,7 +338,36 @@ fn search_in<D: Distance>(
     } else {
         walk(&mut Seen::Set(IdSet::default()))?
     };
-    Ok(finish(found))
+    if !S::CODED {
+        return Ok(exact(found));
+    }
+    if !options.rescore {
+        return Ok(found
+            .into_iter()
+            .take(options.k)
+            .map(|(d, id)| Neighbor {
+                id,
+                distance: space.finalize(d.0, dimensions),
+            })
+            .collect());
+    }
+    // Rescoring: the full vectors of the best candidates, read only now.
+    let query = Query::new(query);
+    let mut rescored: Vec<Scored> = Vec::with_capacity(keep.min(found.len()));
+    let best = options.k.saturating_mul(oversampling);
+    for &(_, id) in found.iter().take(best) {
+        if let Some(full) = view.vector(s, txn, id)? {
+            crate::graph::prefetch(full);
+            rescored.push((Dist(0.0), id));
+        }
+    }
+    for entry in rescored.iter_mut() {
+        if let Some(full) = view.vector(s, txn, entry.1)? {
+            entry.0 = Dist(D::distance_to(&query, full));
+        }
+    }
+    rescored.sort_unstable();
+    Ok(exact(rescored))
 }
 
 /// The exact answer among the allowed ids that are in the graph.
@@ -317,7 +395,8 @@ fn exact_scan<D: Distance>(
         if view.links(graph.s, graph.txn, id)?.is_none() {
             continue;
         }
-        let Some(vector) = graph.vector(id)? else {
+        // The full vector (for a quantized index too): the scan's answer is exact.
+        let Some(vector) = view.vector(graph.s, graph.txn, id)? else {
             continue;
         };
         let d = Dist(D::distance_to(&query, vector));
@@ -356,7 +435,7 @@ impl Database {
             with_metric!(view.header.metric, D => {
                 let mut stored = Vec::new();
                 D::encode(query, &mut stored);
-                search_in::<D>(s, txn, &view, &stored, options, ef)
+                with_space!(view, D, space => search_in::<D, _>(s, txn, &view, space, &stored, options, ef))
             })
         })
     }
@@ -383,7 +462,7 @@ impl Database {
             };
             let dimensions = view.header.dimensions as usize;
             with_metric!(view.header.metric, D => {
-                let mut found = search_in::<D>(s, txn, &view, vector, options, ef)?;
+                let mut found = with_space!(view, D, space => search_in::<D, _>(s, txn, &view, space, vector, options, ef))?;
                 // The item itself comes first, also among equal vectors (which otherwise come
                 // in id order, and may fill all k places before it).
                 let answerable = !view.excluded.contains(id)
@@ -438,7 +517,7 @@ impl Database {
                         let mut stored = Vec::new();
                         for (row, query) in queries.chunks_exact(dimensions).enumerate() {
                             D::encode(query, &mut stored);
-                            let found = search_in::<D>(s, txn, &view, &stored, options, ef)?;
+                            let found = with_space!(view, D, space => search_in::<D, _>(s, txn, &view, space, &stored, options, ef))?;
                             for (j, neighbor) in found.into_iter().enumerate() {
                                 ids[row * k + j] = neighbor.id;
                                 distances[row * k + j] = neighbor.distance;

@@ -31,6 +31,9 @@ pub struct OpenOptions {
     /// Open for reading only: writes fail with `Error::ReadOnly`, and the directory may be
     /// read-only (then LMDB's lock file is not used, which is safe only with no writer around).
     pub read_only: bool,
+    /// Check the whole file (LMDB's structure and every hannoy record) before using it; a fault
+    /// fails the open with `Error::Corrupt`. It costs about one sequential read of the file.
+    pub verify: bool,
 }
 
 pub(crate) struct Shared {
@@ -96,23 +99,41 @@ impl Database {
         let mut registry = registry().lock().unwrap_or_else(|p| p.into_inner());
         registry.retain(|_, weak| weak.strong_count() > 0);
         if let Some(shared) = registry.get(&canonical).and_then(Weak::upgrade) {
+            drop(registry);
             if !options.read_only && !shared.writable {
                 return Err(Error::InvalidArgument(format!(
                     "{} is already open read-only in this process: close it before opening it for writing",
                     canonical.display()
                 )));
             }
-            return Ok(Database {
+            let db = Database {
                 shared,
                 read_only: options.read_only,
-            });
+            };
+            if options.verify {
+                db.verify()?;
+            }
+            return Ok(db);
+        }
+        // Before LMDB maps the file: a file shorter than its meta page says would fault on
+        // the first read past its end (SIGBUS), and a damaged tree on the first bad pointer.
+        let file = crate::verify::data_file(&canonical);
+        crate::verify::lmdb::check_size(&file)?;
+        if options.verify {
+            crate::verify::lmdb::check_structure(&file)?;
         }
         let shared = Arc::new(open_shared(&canonical, options)?);
-        registry.insert(canonical, Arc::downgrade(&shared));
-        Ok(Database {
+        let db = Database {
             shared,
             read_only: options.read_only,
-        })
+        };
+        if options.verify {
+            // The structure was checked above; the records are read now that LMDB can.
+            let s = &*db.shared;
+            db.read(|txn| crate::verify::check_records(s, txn))?;
+        }
+        registry.insert(canonical, Arc::downgrade(&db.shared));
+        Ok(db)
     }
 
     pub fn is_read_only(&self) -> bool {
@@ -122,6 +143,12 @@ impl Database {
     /// The current size of the memory map in bytes.
     pub fn map_size(&self) -> usize {
         self.shared.env.info().map_size
+    }
+
+    /// Runs `f` under the gate's read side, as every transaction is (LMDB's own copy opens one).
+    pub(crate) fn with_gate<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let _guard = self.shared.gate.read().unwrap_or_else(|p| p.into_inner());
+        f()
     }
 
     /// Runs `f` in a fresh read transaction (the latest committed state).

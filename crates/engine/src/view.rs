@@ -17,9 +17,10 @@ use roaring::RoaringBitmap;
 use crate::error::{Error, Result};
 use crate::graph::IdHasher;
 use crate::header::Header;
-use crate::items::{load_header, load_set, node_range};
+use crate::items::{load_header, load_quantizer, load_set, node_range};
 use crate::keys;
 use crate::links::check_vector;
+use crate::quant::Quantizer;
 use crate::store::{Db, ReadTxn, Shared};
 
 /// Slot states: not looked up yet, or looked up and absent; any other value is a pointer
@@ -127,6 +128,10 @@ pub(crate) struct View {
     /// Deleted, or added since the last build (not searchable yet).
     pub(crate) excluded: RoaringBitmap,
     pub(crate) stored_len: usize,
+    /// The quantizer of a quantized index (its codes lead each level-0 links value).
+    pub(crate) quantizer: Option<Quantizer>,
+    /// Bytes of a code in front of the level-0 links (0 without quantization).
+    code_len: usize,
     /// Slots in the table: ids below it can use the bitset visited set.
     pub(crate) slots: usize,
     table: Table,
@@ -141,6 +146,8 @@ fn upper_key(id: u32, level: u8) -> u64 {
 impl View {
     fn load(s: &Shared, txn: &ReadTxn<'_>, index: u16) -> Result<View> {
         let header = load_header(s, txn, index)?.ok_or(Error::IndexNotFound(index))?;
+        let quantizer = load_quantizer(s, txn, index, &header)?;
+        let code_len = quantizer.as_ref().map_or(0, Quantizer::code_len);
         let deleted = load_set(s, txn, index, keys::META_DELETED)?;
         let mut excluded = load_set(s, txn, index, keys::META_UPDATED)?;
         excluded |= &deleted;
@@ -173,12 +180,50 @@ impl View {
             index,
             stored_len: header.metric.stored_len(header.dimensions as usize),
             header,
+            quantizer,
+            code_len,
             deleted,
             excluded,
             slots,
             table: Table::new(slots),
             upper,
         })
+    }
+
+    /// What the graph walk scores for `id`: its code in a quantized index (present while it is
+    /// in the graph), its stored vector otherwise.
+    pub(crate) fn walk_value<'t>(
+        &self,
+        s: &Shared,
+        txn: &'t ReadTxn<'_>,
+        id: u32,
+    ) -> Result<Option<&'t [u8]>> {
+        if self.code_len == 0 {
+            return self.vector(s, txn, id);
+        }
+        Ok(self.record(s, txn, id)?.map(|(code, _)| code))
+    }
+
+    /// A quantized index's level-0 value of `id`, split into its code and its links.
+    fn record<'t>(
+        &self,
+        s: &Shared,
+        txn: &'t ReadTxn<'_>,
+        id: u32,
+    ) -> Result<Option<(&'t [u8], &'t [u8])>> {
+        match self.table.get(LINKS, &s.links, txn, self.index, id)? {
+            Some(bytes) => bytes
+                .split_at_checked(self.code_len)
+                .map(Some)
+                .ok_or_else(|| {
+                    Error::Corrupt(format!(
+                        "item {id}: a level-0 record of {} bytes, shorter than its {}-byte code",
+                        bytes.len(),
+                        self.code_len
+                    ))
+                }),
+            None => Ok(None),
+        }
     }
 
     /// The stored vector of `id`, if it has one.
@@ -226,6 +271,9 @@ impl View {
         id: u32,
     ) -> Result<Option<&'t [u8]>> {
         debug_assert_eq!(txn.id(), self.txn_id);
+        if self.code_len > 0 {
+            return Ok(self.record(s, txn, id)?.map(|(_, links)| links));
+        }
         self.table.get(LINKS, &s.links, txn, self.index, id)
     }
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use hannoy_engine::{BuildOptions, Control, Database, MetricKind, OpenOptions};
+use hannoy_engine::{BuildOptions, Control, Database, MetricKind, OpenOptions, Quantization};
 
 /// A matrix file of the benchmark: u32 rows, u32 columns (little-endian), then the f32 values
 /// row-major.
@@ -18,14 +18,19 @@ pub fn read_matrix(path: &str) -> (usize, usize, Vec<f32>) {
     (rows, cols, data)
 }
 
-/// Builds (or finds already built) index 0 of `dir`: the rows of `base` under cosine, ids 0…n.
+/// Builds (or finds already built) index 0 of `dir`: the rows of `base` under cosine, ids 0…n,
+/// with the quantization named by `QUANT` (none, int8, binary; default none).
 /// Returns the database and the number of dimensions.
 pub fn open_or_build(dir: &Path, base: &str) -> (Database, usize) {
     let db = Database::open(dir, &OpenOptions::default()).unwrap();
     let (rows, dims, data) = read_matrix(base);
     if db.count(0).unwrap() != rows as u64 {
         let ids: Vec<u32> = (0..rows as u32).collect();
-        db.add_items(0, dims, MetricKind::Cosine, &ids, &data)
+        let quantization = std::env::var("QUANT")
+            .ok()
+            .and_then(|q| Quantization::from_name(&q))
+            .unwrap_or_default();
+        db.add_quantized_items(0, dims, MetricKind::Cosine, quantization, &ids, &data)
             .unwrap();
         let cancel = AtomicBool::new(false);
         let progress = |_| {};

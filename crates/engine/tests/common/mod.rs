@@ -210,3 +210,61 @@ pub fn build_with(db: &Database, index: u16, options: &BuildOptions) -> hannoy_e
 pub fn ids(n: usize) -> Vec<u32> {
     (0..n as u32).collect()
 }
+
+/// `n` unit vectors like sentence embeddings (the shape of `shared/data/synth.py`'s
+/// `clustered_lowrank`): clusters of Zipf-distributed size around random centres, each cluster
+/// spread over its own random subspace of rank 20 with uneven axes, plus isotropic noise. Queries
+/// drawn with the same `seed` and a higher `skip` come from the same clusters.
+pub fn lowrank(n: usize, dims: usize, seed: u64, skip: usize) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    let (clusters, rank, noise, center_scale) = (100, 20.min(dims), 0.3, 0.2);
+    let weights: Vec<f64> = (1..=clusters).map(|i| (i as f64).powf(-1.1)).collect();
+    let total: f64 = weights.iter().sum();
+    let scale = center_scale * 3.0 / (dims as f64).sqrt();
+    // Per cluster: its centre, the basis of its subspace, the spread along each basis vector.
+    type Shape = (Vec<f64>, Vec<Vec<f64>>, Vec<f64>);
+    let shapes: Vec<Shape> = (0..clusters)
+        .map(|_| {
+            let center: Vec<f64> = (0..dims).map(|_| rng.normal() * scale).collect();
+            // An orthonormal basis of the subspace (Gram–Schmidt).
+            let mut basis: Vec<Vec<f64>> = Vec::with_capacity(rank);
+            while basis.len() < rank {
+                let mut v: Vec<f64> = (0..dims).map(|_| rng.normal()).collect();
+                for b in &basis {
+                    let d: f64 = v.iter().zip(b).map(|(x, y)| x * y).sum();
+                    v.iter_mut().zip(b).for_each(|(x, y)| *x -= d * y);
+                }
+                let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+                if norm > 1e-9 {
+                    basis.push(v.iter().map(|x| x / norm).collect());
+                }
+            }
+            let spread = (0..rank).map(|_| 0.3 + 0.7 * rng.uniform()).collect();
+            (center, basis, spread)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n * dims);
+    for i in 0..n + skip {
+        let mut pick = rng.uniform() * total;
+        let mut c = 0;
+        while c + 1 < clusters && pick > weights[c] {
+            pick -= weights[c];
+            c += 1;
+        }
+        let (center, basis, spread) = &shapes[c];
+        let mut v = center.clone();
+        for (b, s) in basis.iter().zip(spread) {
+            let w = rng.normal() * s / (rank as f64).sqrt();
+            v.iter_mut().zip(b).for_each(|(x, y)| *x += w * y);
+        }
+        for x in v.iter_mut() {
+            *x += rng.normal() * noise / (dims as f64).sqrt();
+        }
+        if i < skip {
+            continue;
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+        out.extend(v.iter().map(|x| (x / norm) as f32));
+    }
+    out
+}
