@@ -46,6 +46,7 @@ fn main() {
         for q in queries.chunks_exact(dims) {
             db.search(0, q, &options).unwrap(); // warm
         }
+        let reads = hannoy_engine::search::FULL_READS.load(std::sync::atomic::Ordering::Relaxed);
         let start = Instant::now();
         for _ in 0..reps {
             for q in queries.chunks_exact(dims) {
@@ -53,6 +54,9 @@ fn main() {
             }
         }
         let us = start.elapsed().as_secs_f64() * 1e6 / (reps * nq) as f64;
+        let reads = (hannoy_engine::search::FULL_READS.load(std::sync::atomic::Ordering::Relaxed)
+            - reads) as f64
+            / (reps * nq) as f64;
         let recall = truth.as_ref().map_or(String::new(), |truth| {
             let mut hits = 0;
             for (i, q) in queries.chunks_exact(dims).enumerate() {
@@ -62,6 +66,6 @@ fn main() {
             }
             format!(", recall@10 {:.4}", hits as f64 / (10 * nq) as f64)
         });
-        println!("ef {ef:>3}: {us:.1} µs per query{recall}");
+        println!("ef {ef:>3}: {us:.1} µs per query, {reads:.1} full vectors read{recall}");
     }
 }

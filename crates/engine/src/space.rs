@@ -9,6 +9,11 @@ use crate::metric::{Distance, Query};
 /// Scores node values (stored vectors or codes) against one query; lower is nearer.
 pub(crate) trait Scorer {
     fn score(&self, value: &[u8]) -> f32;
+    /// A lower bound of the true distance of `value` (in the units of `score`), given its
+    /// score `estimate`, that holds with high confidence; minus infinity when none is known.
+    fn lower_bound(&self, _value: &[u8], _estimate: f32) -> f32 {
+        f32::NEG_INFINITY
+    }
 }
 
 /// The values a graph's nodes hold and how they compare.
@@ -27,6 +32,10 @@ pub(crate) trait Space: Sync {
     const CODED: bool;
     /// A score of this space as the distance the API reports.
     fn finalize(&self, internal: f32, dimensions: usize) -> f32;
+    /// An exact internal distance of the index's metric in the units of this space's scores.
+    fn in_estimate_units(&self, exact: f32) -> f32 {
+        exact
+    }
 }
 
 /// Nodes hold the stored vectors of metric `D`.

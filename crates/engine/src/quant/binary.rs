@@ -20,6 +20,10 @@ const ROUNDS: usize = 4;
 const QUERY_BITS: usize = 4;
 /// Bytes in front of the sign bits: r, f (f32) and the number of set bits (u32).
 const FACTORS: usize = 12;
+/// The width, in standard deviations, of the error bound that rescoring trusts: an estimate of
+/// `⟨ô, ẑ⟩` errs by more than `EPSILON × √((1 − a²) / a²) / √(D − 1)` (with `a = ⟨ō, ô⟩`) rarely,
+/// as RaBitQ proves.
+const EPSILON: f32 = 1.9;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Binary {
@@ -68,6 +72,7 @@ impl Binary {
 
     fn new(dimensions: usize, normalize: bool, seed: u64, centroid: Vec<f32>) -> Binary {
         let padded = dimensions.max(1).next_multiple_of(64);
+        // Part of the format: the stored seed and this constant give the rotation.
         let mut state = seed ^ 0x5EED_B17C_0DE5_0F00;
         let mut signs = Vec::with_capacity(ROUNDS * padded);
         while signs.len() < ROUNDS * padded {
@@ -159,6 +164,13 @@ impl Binary {
     }
 }
 
+#[cfg(test)]
+impl Binary {
+    pub(crate) fn centroid_for_test(&self) -> &[f32] {
+        &self.centroid
+    }
+}
+
 /// The parts of a code.
 #[inline(always)]
 fn parts(code: &[u8]) -> (f32, f32, f32, &[u8]) {
@@ -184,6 +196,7 @@ pub(crate) enum BinaryScorer<'a> {
         sum: f32,
         lo: f32,
         delta: f32,
+        padded: f32,
     },
     Code {
         code: &'a [u8],
@@ -201,6 +214,7 @@ impl Scorer for BinaryScorer<'_> {
                 sum,
                 lo,
                 delta,
+                ..
             } => {
                 let (r, f, ones, bits) = parts(value);
                 let dot = kernels::bit_planes_dot(bits, planes) as f32;
@@ -210,6 +224,22 @@ impl Scorer for BinaryScorer<'_> {
             }
             BinaryScorer::Code { code, padded } => pair(code, value, *padded),
         }
+    }
+
+    fn lower_bound(&self, value: &[u8], estimate: f32) -> f32 {
+        let BinaryScorer::Vector { norm2, padded, .. } = self else {
+            return f32::NEG_INFINITY;
+        };
+        let (r, f, _, _) = parts(value);
+        // a = ⟨ō, ô⟩ = r / (f √D); the estimate of ⟨y, z⟩ = r |z| ⟨ô, ẑ⟩ errs by at most
+        // r |z| EPSILON √(1 − a²) / (a √(D − 1)), and the squared distance by twice that.
+        if f <= 0.0 || r <= 0.0 {
+            return f32::NEG_INFINITY;
+        }
+        let a = (r / (f * padded.sqrt())).min(1.0);
+        let width = 2.0 * r * norm2.sqrt() * EPSILON * (1.0 - a * a).sqrt()
+            / (a * (padded - 1.0).max(1.0).sqrt());
+        estimate - width
     }
 }
 
@@ -266,6 +296,7 @@ impl Space for Binary {
             sum,
             lo,
             delta,
+            padded: self.padded as f32,
         }
     }
 
@@ -278,5 +309,14 @@ impl Space for Binary {
 
     fn finalize(&self, internal: f32, _dimensions: usize) -> f32 {
         report(internal, self.normalize)
+    }
+
+    fn in_estimate_units(&self, exact: f32) -> f32 {
+        // Cosine distance 1 − cos is half the squared distance of the normalised vectors.
+        if self.normalize {
+            2.0 * exact
+        } else {
+            exact
+        }
     }
 }

@@ -91,6 +91,13 @@ impl Int8 {
     }
 }
 
+#[cfg(test)]
+impl Int8 {
+    pub(crate) fn step_for_test(&self, i: usize) -> f32 {
+        self.step[i]
+    }
+}
+
 /// A query against int8 codes: its components minus `lo` (asymmetric: the query is not
 /// quantized), or another code.
 pub(crate) enum Int8Scorer<'a> {
@@ -140,5 +147,14 @@ impl Space for Int8 {
 
     fn finalize(&self, internal: f32, _dimensions: usize) -> f32 {
         report(internal, self.normalize)
+    }
+
+    fn in_estimate_units(&self, exact: f32) -> f32 {
+        // Cosine distance 1 − cos is half the squared distance of the normalised vectors.
+        if self.normalize {
+            2.0 * exact
+        } else {
+            exact
+        }
     }
 }
