@@ -154,6 +154,25 @@ pub(crate) fn prefetch_raw(p: *const u8, len: usize) {
     let _ = (p, len);
 }
 
+/// Asks the kernel to read the pages of `bytes` (in the memory map) ahead, without waiting: a
+/// page fault on them later finds them read, and many such reads run in parallel.
+pub(crate) fn will_need(bytes: &[u8]) {
+    #[cfg(unix)]
+    {
+        const PAGE: usize = 4096;
+        let start = bytes.as_ptr() as usize & !(PAGE - 1);
+        let end = bytes.as_ptr() as usize + bytes.len();
+        // SAFETY: madvise only gives the kernel a hint about a range of this process's address
+        // space; MADV_WILLNEED never changes memory contents, and a range that is not mapped
+        // makes it fail with ENOMEM, which is ignored.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_WILLNEED);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = bytes;
+}
+
 /// A scored node: (distance to the query, node).
 pub(crate) type Scored = (Dist, u32);
 

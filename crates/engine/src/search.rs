@@ -357,6 +357,15 @@ fn search_in<D: Distance, S: Space>(
     // not read. Codes without a bound (int8) rescore all of them.
     let query = Query::new(query);
     let best = options.k.saturating_mul(oversampling);
+    if view.vectors_cold() {
+        // The vectors are not in the page cache: start reading the candidates' pages at once
+        // (those whose place is known), so their faults overlap instead of following each other.
+        for &(_, id) in found.iter().take(best) {
+            view.advise_vector(id);
+        }
+    }
+    let started = std::time::Instant::now();
+    let mut reads = 0u64;
     let mut nearest: BinaryHeap<Scored> = BinaryHeap::with_capacity(options.k + 1);
     for &(estimate, id) in found.iter().take(best) {
         if nearest.len() == options.k {
@@ -372,7 +381,7 @@ fn search_in<D: Distance, S: Space>(
         let Some(full) = view.vector(s, txn, id)? else {
             continue;
         };
-        FULL_READS.fetch_add(1, AtomicOrdering::Relaxed);
+        reads += 1;
         let d = Dist(D::distance_to(&query, full));
         if nearest.len() < options.k {
             nearest.push((d, id));
@@ -380,6 +389,10 @@ fn search_in<D: Distance, S: Space>(
             nearest.pop();
             nearest.push((d, id));
         }
+    }
+    if reads > 0 {
+        FULL_READS.fetch_add(reads, AtomicOrdering::Relaxed);
+        view.note_rescoring(started.elapsed().as_nanos() as u64 / reads);
     }
     Ok(exact(nearest.into_sorted_vec()))
 }

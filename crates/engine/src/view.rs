@@ -84,6 +84,18 @@ impl Table {
         }
     }
 
+    /// Asks the kernel to start reading the pages of a known `which` value of `id` (a value not
+    /// looked up yet is unknown: its lookup will fault on its page as usual).
+    fn advise_value(&self, which: usize, id: u32) {
+        if let Some(pair) = self.slots.get(id as usize) {
+            let packed = pair[which].load(Ordering::Relaxed);
+            if packed != UNKNOWN && packed != ABSENT {
+                // SAFETY: a filled slot of this view's table, see `unpack`.
+                crate::graph::will_need(unsafe { unpack(packed) });
+            }
+        }
+    }
+
     /// The `which` value of `id` in `db`, through the table.
     fn get<'t>(
         &self,
@@ -135,6 +147,8 @@ pub(crate) struct View {
     /// Slots in the table: ids below it can use the bitset visited set.
     pub(crate) slots: usize,
     table: Table,
+    /// See `vectors_cold`.
+    cold: std::sync::atomic::AtomicBool,
     /// The links of every node on every level above 0: (pointer into the map, length).
     upper: HashMap<u64, (usize, usize), BuildHasherDefault<IdHasher>>,
 }
@@ -186,6 +200,7 @@ impl View {
             excluded,
             slots,
             table: Table::new(slots),
+            cold: Default::default(),
             upper,
         })
     }
@@ -261,6 +276,28 @@ impl View {
 
     pub(crate) fn prefetch_links(&self, id: u32) {
         self.table.prefetch_value(LINKS, id);
+    }
+
+    /// Asks the kernel to read the full vector of `id` ahead, when its place is known.
+    pub(crate) fn advise_vector(&self, id: u32) {
+        self.table.advise_value(VECTOR, id);
+    }
+
+    /// Whether rescoring's reads of full vectors have lately been slow (page faults: the
+    /// vectors are not in the page cache), so that the next rescorings read them ahead.
+    pub(crate) fn vectors_cold(&self) -> bool {
+        self.cold.load(Ordering::Relaxed)
+    }
+
+    /// Records how long rescoring took per full vector read.
+    pub(crate) fn note_rescoring(&self, nanos_per_read: u64) {
+        let cold = self.cold.load(Ordering::Relaxed);
+        // A read from the page cache takes well under a microsecond, a fault tens.
+        if !cold && nanos_per_read > 8_000 {
+            self.cold.store(true, Ordering::Relaxed);
+        } else if cold && nanos_per_read < 2_000 {
+            self.cold.store(false, Ordering::Relaxed);
+        }
     }
 
     /// The level-0 links of `id`, present while it is in the graph.
@@ -340,5 +377,56 @@ impl Views {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::metric::MetricKind;
+    use crate::quant::Quantization;
+    use crate::search::SearchOptions;
+    use crate::store::{Database, OpenOptions};
+    use crate::{BuildOptions, Control, Progress};
+    use std::sync::atomic::AtomicBool;
+
+    #[test]
+    fn slow_rescoring_turns_read_ahead_on_and_fast_rescoring_off_without_changing_answers() {
+        let dir = crate::scratch::ScratchDir::new("hannoy-view").unwrap();
+        let db = Database::open(dir.path(), &OpenOptions::default()).unwrap();
+        let dims = 64;
+        let data: Vec<f32> = (0..2000 * dims)
+            .map(|i| ((i * 7919 % 1009) as f32 / 1009.0) - 0.5)
+            .collect();
+        let ids: Vec<u32> = (0..2000).collect();
+        db.add_quantized_items(
+            0,
+            dims,
+            MetricKind::Cosine,
+            Quantization::Binary,
+            &ids,
+            &data,
+        )
+        .unwrap();
+        let (cancel, progress) = (AtomicBool::new(false), |_: Progress| {});
+        let control = Control {
+            progress: &progress,
+            cancel: &cancel,
+        };
+        db.build(0, &BuildOptions::default(), &control).unwrap();
+        let search = || {
+            db.search(0, &data[..dims], &SearchOptions::new(10))
+                .unwrap()
+        };
+        let warm = search();
+        let s = &*db.shared;
+        let view = db.read(|txn| s.views.get(s, txn, 0)).unwrap();
+        assert!(!view.vectors_cold());
+        view.note_rescoring(50_000);
+        assert!(view.vectors_cold());
+        assert_eq!(search(), warm);
+        // the search itself measured fast reads and turned it off again
+        assert!(!view.vectors_cold());
+        view.note_rescoring(5_000); // in between: no change
+        assert!(!view.vectors_cold());
     }
 }

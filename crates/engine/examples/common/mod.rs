@@ -18,13 +18,25 @@ pub fn read_matrix(path: &str) -> (usize, usize, Vec<f32>) {
     (rows, cols, data)
 }
 
+/// The rows and columns of a matrix file, read from its header only.
+pub fn matrix_shape(path: &str) -> (usize, usize) {
+    use std::io::Read;
+    let mut header = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let word = |i: usize| u32::from_le_bytes(header[i..i + 4].try_into().unwrap()) as usize;
+    (word(0), word(4))
+}
+
 /// Builds (or finds already built) index 0 of `dir`: the rows of `base` under cosine, ids 0…n,
 /// with the quantization named by `QUANT` (none, int8, binary; default none).
 /// Returns the database and the number of dimensions.
 pub fn open_or_build(dir: &Path, base: &str) -> (Database, usize) {
     let db = Database::open(dir, &OpenOptions::default()).unwrap();
-    let (rows, dims, data) = read_matrix(base);
+    let (rows, dims) = matrix_shape(base);
     if db.count(0).unwrap() != rows as u64 {
+        let (_, _, data) = read_matrix(base);
         let ids: Vec<u32> = (0..rows as u32).collect();
         let quantization = std::env::var("QUANT")
             .ok()

@@ -10,7 +10,7 @@
 //! transform over a power-of-two window (the first and the last `L` of the `D` padded
 //! dimensions, in turn), so it is orthogonal, costs `O(D log D)` and is known from a seed.
 
-use super::{f32_at, prepared, report, write_floats, Reader};
+use super::{estimate_units, f32_at, prepared, report, write_floats, Reader};
 use crate::kernels;
 use crate::space::{Scorer, Space};
 
@@ -312,11 +312,6 @@ impl Space for Binary {
     }
 
     fn in_estimate_units(&self, exact: f32) -> f32 {
-        // Cosine distance 1 − cos is half the squared distance of the normalised vectors.
-        if self.normalize {
-            2.0 * exact
-        } else {
-            exact
-        }
+        estimate_units(exact, self.normalize)
     }
 }

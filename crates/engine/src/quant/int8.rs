@@ -1,7 +1,7 @@
 //! Scalar quantization: one byte per dimension, `x ≈ lo + step × code`, with `lo` and `step`
 //! learned per dimension from the data (its minimum and range).
 
-use super::{prepared, report, write_floats, Reader};
+use super::{estimate_units, prepared, report, write_floats, Reader};
 use crate::kernels;
 use crate::space::{Scorer, Space};
 
@@ -150,11 +150,6 @@ impl Space for Int8 {
     }
 
     fn in_estimate_units(&self, exact: f32) -> f32 {
-        // Cosine distance 1 − cos is half the squared distance of the normalised vectors.
-        if self.normalize {
-            2.0 * exact
-        } else {
-            exact
-        }
+        estimate_units(exact, self.normalize)
     }
 }

@@ -185,6 +185,16 @@ fn report(estimate: f32, normalize: bool) -> f32 {
     }
 }
 
+/// An exact internal distance of a quantized index's metric in the units of its estimates:
+/// cosine distance `1 − cos` is half the squared distance of the normalised vectors.
+fn estimate_units(exact: f32, normalize: bool) -> f32 {
+    if normalize {
+        2.0 * exact
+    } else {
+        exact
+    }
+}
+
 /// Reads little-endian numbers off the front of a byte slice.
 struct Reader<'a> {
     bytes: &'a [u8],
