@@ -12,11 +12,17 @@ afterEach(() => scratch.cleanup())
 
 const D = 32
 
-/** A closed source directory holding a built 3,000 × 32 cosine index 0. */
-async function builtSource(n = 3000): Promise<string> {
+/** A closed source directory holding a built 3,000 × 32 cosine index 0 (and, with `quantized`,
+ * a binary-quantized index 1 of 600 items). */
+async function builtSource(n = 3000, quantized = false): Promise<string> {
   const dir = scratch.dir()
   const db = await Database.open(dir)
   await fillAndBuild(db, 0, 'cosine', D, randomVectors(n, D, 11))
+  if (quantized) {
+    const w = db.writer(1, { dimensions: D, metric: 'euclidean', quantization: 'binary' })
+    await w.addItems(range(0, 600), randomVectors(600, D, 12))
+    await w.build()
+  }
   await db.close()
   return dir
 }
@@ -47,6 +53,7 @@ interface Job {
   verify: boolean
   readOnly: boolean
   damage: string
+  indexes?: number[]
 }
 interface Result {
   op: string
@@ -86,7 +93,7 @@ async function runJobs(jobs: Job[]): Promise<{ results: Map<string, Result[]>; d
 
 describe('damaged files', () => {
   it('fuzz: truncations, random overwrites and damaged meta and branch pages never kill a process', async () => {
-    const source = await builtSource()
+    const source = await builtSource(3000, true)
     const original = fs.readFileSync(dataFile(source))
     const pageSize = 4096
     const branches = branchPages(original, pageSize)
@@ -118,11 +125,11 @@ describe('damaged files', () => {
       }
       const dir = damagedCopy(out)
       const readOnly = t % 8 < 4
-      jobs.push({ dir, verify: true, readOnly, damage: `${damage}, verify` })
+      jobs.push({ dir, verify: true, readOnly, damage: `${damage}, verify`, indexes: [0, 1] })
       if (kind === 0) {
         // without verify too: a truncated file must never kill the process either
         const plain = damagedCopy(out)
-        jobs.push({ dir: plain, verify: false, readOnly, damage: `${damage}, no verify` })
+        jobs.push({ dir: plain, verify: false, readOnly, damage: `${damage}, no verify`, indexes: [0, 1] })
       }
     }
     const { results, deaths } = await runJobs(jobs)

@@ -3,6 +3,8 @@
 import { Database, Reader, Writer } from '../index.js'
 
 type Metric = 'euclidean' | 'cosine' | 'manhattan' | 'hamming' | 'bq-euclidean' | 'bq-cosine' | 'bq-manhattan'
+type Quantization = 'none' | 'int8' | 'binary'
+type SearchResult = { id: number; distance: number }
 
 type IsAny<T> = 0 extends 1 & T ? true : false
 type NotAny<T> = IsAny<T> extends true ? false : true
@@ -96,6 +98,27 @@ export async function usage(dir: string, signal: AbortSignal): Promise<void> {
   }
   const closed: Promise<void> = db.close()
   await closed
+
+  // quantized indexes, verify, copy, await using
+  {
+    await using qdb = await Database.open('./q', { verify: true })
+    const qw = qdb.writer(1, { dimensions: 4, metric: 'cosine', quantization: 'binary' })
+    const q: Quantization = qw.quantization
+    await qw.build({ retrain: true })
+    const qr = await qdb.reader(1)
+    const hits: SearchResult[] = await qr.search([1, 0, 0, 0], { oversampling: 4, rescore: false })
+    const qq: Quantization = qr.quantization
+    const report = await qdb.verify()
+    const sizes: number[] = [report.fileBytes, report.pages, report.pageSize, report.freePages, report.seconds]
+    for (const index of report.indexes) void [index.index, index.vectors, index.nodes]
+    const copied: Promise<void> = qdb.copy('./q2', { compact: true })
+    await copied
+    for (const info of await qdb.indexes()) {
+      const iq: Quantization = info.quantization
+      void iq
+    }
+    void [q, hits, qq, sizes]
+  }
 
   // nothing is `any`
   assertTrue<NotAny<typeof hits>>()

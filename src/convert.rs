@@ -155,46 +155,41 @@ pub fn ids(value: &Unknown<'_>, what: &str) -> Outcome<Ids> {
         .map(Ids::Owned)
 }
 
-pub fn metric(value: &Unknown<'_>) -> Outcome<MetricKind> {
-    let names = || {
-        MetricKind::ALL
-            .map(|m| format!("'{}'", m.name()))
+/// One of a fixed set of names (`names`), turned into its value by `parse`.
+fn one_of<T>(
+    value: &Unknown<'_>,
+    what: &str,
+    names: &[&str],
+    parse: impl Fn(&str) -> Option<T>,
+) -> Outcome<T> {
+    let list = || {
+        names
+            .iter()
+            .map(|n| format!("'{n}'"))
+            .collect::<Vec<_>>()
             .join(", ")
     };
     if value.get_type().ok() != Some(ValueType::String) {
         return Err(Failure::invalid(format!(
-            "metric must be one of {}",
-            names()
+            "{what} must be one of {}",
+            list()
         )));
     }
     // SAFETY: the value was checked to be a string.
     let name = unsafe { String::from_napi_value(value.env(), value.raw()) }
         .map_err(|e| Failure::invalid(e.reason))?;
-    MetricKind::from_name(&name)
-        .ok_or_else(|| Failure::invalid(format!("unknown metric '{name}': use one of {}", names())))
+    parse(&name)
+        .ok_or_else(|| Failure::invalid(format!("unknown {what} '{name}': use one of {}", list())))
+}
+
+pub fn metric(value: &Unknown<'_>) -> Outcome<MetricKind> {
+    let names = MetricKind::ALL.map(MetricKind::name);
+    one_of(value, "metric", &names, MetricKind::from_name)
 }
 
 pub fn quantization(value: &Unknown<'_>) -> Outcome<Quantization> {
-    let names = || {
-        Quantization::ALL
-            .map(|q| format!("'{}'", q.name()))
-            .join(", ")
-    };
-    if value.get_type().ok() != Some(ValueType::String) {
-        return Err(Failure::invalid(format!(
-            "quantization must be one of {}",
-            names()
-        )));
-    }
-    // SAFETY: the value was checked to be a string.
-    let name = unsafe { String::from_napi_value(value.env(), value.raw()) }
-        .map_err(|e| Failure::invalid(e.reason))?;
-    Quantization::from_name(&name).ok_or_else(|| {
-        Failure::invalid(format!(
-            "unknown quantization '{name}': use one of {}",
-            names()
-        ))
-    })
+    let names = Quantization::ALL.map(Quantization::name);
+    one_of(value, "quantization", &names, Quantization::from_name)
 }
 
 /// An options argument: `undefined`/`null` or an object.

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::graph::{search_level, Dist, Graph, IdSet, Marks, Scored, Visited};
 use crate::items::{check_dimensions, IndexInfo};
 use crate::links;
+use crate::metric::MetricKind;
 use crate::metric::{Distance, Query};
 use crate::quant::Quantizer;
 use crate::space::{Plain, Scorer, Space};
@@ -139,23 +140,39 @@ impl Graph for StoredGraph<'_> {
     }
 }
 
-/// Runs `$body` with `$space` bound to the space that `$view`'s graph walk compares in: the
-/// index's quantizer, or the stored vectors of metric `$D`.
+/// Runs `$body` with `$D` bound to the metric of `$view`'s index and `$space` to the space its
+/// graph walk compares in: the stored vectors of `$D`, or the index's quantizer. Quantizers go
+/// with `euclidean` and `cosine` only, so only those pairs are compiled.
 macro_rules! with_space {
-    ($view:expr, $D:ty, $space:ident => $body:expr) => {
+    ($view:expr, $D:ident, $space:ident => $body:expr) => {
         match &$view.quantizer {
-            None => {
+            None => with_metric!($view.header.metric, $D => {
                 let $space = &Plain::<$D>::new();
                 $body
-            }
-            Some(Quantizer::Int8(q)) => {
-                let $space = q;
-                $body
-            }
-            Some(Quantizer::Binary(q)) => {
-                let $space = q;
-                $body
-            }
+            }),
+            Some(quantizer) => match ($view.header.metric, quantizer) {
+                (MetricKind::Euclidean, Quantizer::Int8($space)) => {
+                    type $D = crate::metric::Euclidean;
+                    $body
+                }
+                (MetricKind::Euclidean, Quantizer::Binary($space)) => {
+                    type $D = crate::metric::Euclidean;
+                    $body
+                }
+                (MetricKind::Cosine, Quantizer::Int8($space)) => {
+                    type $D = crate::metric::Cosine;
+                    $body
+                }
+                (MetricKind::Cosine, Quantizer::Binary($space)) => {
+                    type $D = crate::metric::Cosine;
+                    $body
+                }
+                (metric, _) => Err(Error::Corrupt(format!(
+                    "index {}: metric '{}' cannot be quantized",
+                    $view.index,
+                    metric.name()
+                ))),
+            },
         }
     };
 }
@@ -464,10 +481,10 @@ impl Database {
         self.read(|txn| {
             let view = searchable(s, txn, index)?;
             check_query(query, view.header.dimensions as usize)?;
-            with_metric!(view.header.metric, D => {
+            with_space!(view, D, space => {
                 let mut stored = Vec::new();
                 D::encode(query, &mut stored);
-                with_space!(view, D, space => search_in::<D, _>(s, txn, &view, space, &stored, options, ef))
+                search_in::<D, _>(s, txn, &view, space, &stored, options, ef)
             })
         })
     }
@@ -493,8 +510,8 @@ impl Database {
                 }
             };
             let dimensions = view.header.dimensions as usize;
-            with_metric!(view.header.metric, D => {
-                let mut found = with_space!(view, D, space => search_in::<D, _>(s, txn, &view, space, vector, options, ef))?;
+            with_space!(view, D, space => {
+                let mut found = search_in::<D, _>(s, txn, &view, space, vector, options, ef)?;
                 // The item itself comes first, also among equal vectors (which otherwise come
                 // in id order, and may fill all k places before it).
                 let answerable = !view.excluded.contains(id)
@@ -545,11 +562,11 @@ impl Database {
                 self.read(|txn| {
                     let view = searchable(s, txn, index)?;
                     check_dimensions(view.header.dimensions as usize, dimensions)?;
-                    with_metric!(view.header.metric, D => {
+                    with_space!(view, D, space => {
                         let mut stored = Vec::new();
                         for (row, query) in queries.chunks_exact(dimensions).enumerate() {
                             D::encode(query, &mut stored);
-                            let found = with_space!(view, D, space => search_in::<D, _>(s, txn, &view, space, &stored, options, ef))?;
+                            let found = search_in::<D, _>(s, txn, &view, space, &stored, options, ef)?;
                             for (j, neighbor) in found.into_iter().enumerate() {
                                 ids[row * k + j] = neighbor.id;
                                 distances[row * k + j] = neighbor.distance;
