@@ -276,9 +276,11 @@ fn search_in<D: Distance, S: Space>(
         }
     }
 
-    // How many candidates the walk must keep: quantized walks keep more for rescoring.
+    // How many candidates the walk keeps: quantized walks keep more, for rescoring, and binary
+    // codes walk a wider beam (see `Quantization::beam_factor`).
     let keep = if S::CODED {
-        options.k.saturating_mul(oversampling).max(ef)
+        let beam = ef.saturating_mul(header.quantization.beam_factor());
+        options.k.saturating_mul(oversampling).max(beam)
     } else {
         ef
     };

@@ -59,6 +59,18 @@ impl Quantization {
         self == Quantization::None || matches!(metric, MetricKind::Euclidean | MetricKind::Cosine)
     }
 
+    /// How much wider than `ef` the graph walk's beam is. Binary estimates are coarse enough that
+    /// a walk guided by them needs a beam twice as wide to find what an exact walk of `ef`
+    /// finds; hops on codes cost a tenth of hops on vectors, so it still costs about the same
+    /// time, and rescoring reads no more vectors (measured on synth384 100k: at ef 80, recall
+    /// 0.933 with a beam of ef, 0.965 with 2 × ef, against 0.945 unquantized).
+    pub fn beam_factor(self) -> usize {
+        match self {
+            Quantization::Binary => 2,
+            Quantization::None | Quantization::Int8 => 1,
+        }
+    }
+
     /// The default `oversampling` of searches: the walk keeps `k ×` this many candidates and
     /// rescores them with the full vectors (see README, "Quantization", for the measurements).
     pub fn default_oversampling(self) -> usize {
