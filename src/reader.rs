@@ -142,8 +142,9 @@ impl Reader {
     /// max(k, 64)) trades speed for recall. With `filter`, only those ids are returned; a
     /// small filter (up to √(20 · ef · items) ids, 11,300 at 100,000 items and ef 64) is
     /// answered exactly by scanning its ids. Aborting `signal`
-    /// rejects with an AbortError. Quantized indexes walk on codes and keep `k × oversampling`
-    /// candidates (default 2 for 'int8', 8 for 'binary'), then, with `rescore` (default true),
+    /// rejects with an AbortError. Quantized indexes walk on codes (a 'binary' one with a beam of
+    /// 2 × ef) and keep `k × oversampling` candidates (default 2 for 'int8', 8 for 'binary'),
+    /// then, with `rescore` (default true),
     /// score those again with the full vectors: the distances returned are exact. Without
     /// `rescore` they are the codes' estimates and no full vector is read.
     #[napi(
