@@ -70,9 +70,13 @@ export declare class Database {
   writer(index: number, options: { dimensions: number; metric?: Metric; quantization?: Quantization }): Writer
   /**
    * A reader for `index` (default 0). Rejects ERR_HANNOY_INDEX_NOT_FOUND when the index
-   * holds no items and ERR_HANNOY_NEEDS_BUILD when it was never built.
+   * holds no items and ERR_HANNOY_NEEDS_BUILD when it was never built. `prefetch` (bytes;
+   * default the environment variable `HANNOY_READER_PREFETCH_MEMORY`, else 0) starts reading
+   * that much of the index's hot pages in the background once the reader is open (the upper
+   * levels, then breadth first from the entry points; see `Reader.warm`), for faster first
+   * queries after a cold start. The Promise does not wait for it.
    */
-  reader(index?: number): Promise<Reader>
+  reader(index?: number, options?: { prefetch?: number }): Promise<Reader>
   /** Every index that holds metadata, with its dimensions, metric and live item count. */
   indexes(): Promise<Array<IndexDescription>>
   /**
@@ -137,6 +141,15 @@ export declare class Reader {
    * metrics store signs only: 'bq-*' vectors come back as ±1, 'hamming' as 0/1.
    */
   getVector(id: number): Promise<Float32Array | null>
+  /**
+   * Reads up to `bytes` (default: all of it) of the index's hot pages into memory and
+   * resolves when they are resident: the upper levels' links and the values of their nodes,
+   * then breadth first from the entry points on level 0, each node's vector (or code, for a
+   * quantized index) and links. For code that wants to warm up before taking traffic after
+   * a cold start; answers do not change. Reads run on several threads so that disk reads
+   * overlap. Aborting `signal` rejects with an AbortError (the pages read so far stay).
+   */
+  warm(options?: { bytes?: number; signal?: AbortSignal }): Promise<WarmResult>
   /** The number of live items (built or not). */
   count(): Promise<number>
 }
@@ -248,5 +261,14 @@ export interface VerifyReport {
   /** Every index, with its stored vectors and graph nodes. */
   indexes: Array<IndexCheck>
   /** How long the check took. */
+  seconds: number
+}
+
+/** What `warm()` read. */
+export interface WarmResult {
+  /** Bytes of the pages read (whole pages), at most the budget. */
+  bytes: number
+  /** Graph nodes whose values and links were read. */
+  nodes: number
   seconds: number
 }

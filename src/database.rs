@@ -171,9 +171,21 @@ impl Database {
     }
 
     /// A reader for `index` (default 0). Rejects ERR_HANNOY_INDEX_NOT_FOUND when the index
-    /// holds no items and ERR_HANNOY_NEEDS_BUILD when it was never built.
-    #[napi(ts_args_type = "index?: number", ts_return_type = "Promise<Reader>")]
-    pub fn reader(&self, index: Option<Unknown>) -> AsyncTask<ReaderTask> {
+    /// holds no items and ERR_HANNOY_NEEDS_BUILD when it was never built. `prefetch` (bytes;
+    /// default the environment variable `HANNOY_READER_PREFETCH_MEMORY`, else 0) starts reading
+    /// that much of the index's hot pages in the background once the reader is open (the upper
+    /// levels, then breadth first from the entry points; see `Reader.warm`), for faster first
+    /// queries after a cold start. The Promise does not wait for it.
+    #[napi(
+        ts_args_type = "index?: number, options?: { prefetch?: number }",
+        ts_return_type = "Promise<Reader>"
+    )]
+    pub fn reader(
+        &self,
+        env: Env,
+        index: Option<Unknown>,
+        options: Option<Unknown>,
+    ) -> AsyncTask<ReaderTask> {
         let convert: fn(&Env, (Arc<DbState>, IndexInfo)) -> Result<Reader> =
             |_, (state, info)| Ok(Reader::new(state, info));
         let prepared = (|| -> Outcome<ReaderTask> {
@@ -183,10 +195,30 @@ impl Database {
                 }
                 _ => 0,
             };
+            let options = convert::options(options, "options")?;
+            let prefetch = match convert::optional_integer(
+                options.as_ref(),
+                "prefetch",
+                0.0,
+                2f64.powi(53),
+            )? {
+                Some(bytes) => bytes as u64,
+                None => prefetch_from_env(&env),
+            };
             let db = self.state.engine()?;
             let state = self.state.clone();
             Ok(ReadTask::new(
-                move || Ok((state, db.open_reader(index)?)),
+                move || {
+                    let info = db.open_reader(index)?;
+                    if prefetch > 0 {
+                        // In the background: the reader is usable at once, and faster as
+                        // the pages arrive. A failure only leaves the pages unread.
+                        let _ = std::thread::Builder::new()
+                            .name("hannoy-prefetch".into())
+                            .spawn(move || db.warm(index, prefetch, None));
+                    }
+                    Ok((state, info))
+                },
                 convert,
             ))
         })();
@@ -290,6 +322,36 @@ impl Database {
             })
         })();
         tasks::on_thread(env, "hannoy-copy", work, |_, ()| Ok(()))
+    }
+}
+
+/// The budget of `HANNOY_READER_PREFETCH_MEMORY` (bytes, a whole number), 0 when it is not
+/// set. A value that is not a byte count is ignored, with a process warning (once).
+fn prefetch_from_env(env: &Env) -> u64 {
+    let Ok(value) = std::env::var("HANNOY_READER_PREFETCH_MEMORY") else {
+        return 0;
+    };
+    match value.trim().parse::<u64>() {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                let message = format!(
+                    "HANNOY_READER_PREFETCH_MEMORY={value:?} is not a number of bytes: it is ignored"
+                );
+                let warn = || -> Result<()> {
+                    let process: Object = env.get_global()?.get_named_property("process")?;
+                    let emit: Function<'_, String, Unknown<'_>> =
+                        process.get_named_property("emitWarning")?;
+                    emit.apply(process, message.clone())?;
+                    Ok(())
+                };
+                if warn().is_err() {
+                    eprintln!("hannoy: {message}");
+                }
+            });
+            0
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use hannoy_engine::{BatchResult, IndexInfo, MetricKind, Neighbor, Quantization, SearchOptions};
+use hannoy_engine::{
+    BatchResult, IndexInfo, MetricKind, Neighbor, Quantization, SearchOptions, WarmStats,
+};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use roaring::RoaringBitmap;
@@ -20,6 +22,16 @@ pub struct BatchSearchResult {
     pub k: u32,
     pub ids: Uint32Array,
     pub distances: Float32Array,
+}
+
+/// What `warm()` read.
+#[napi(object)]
+pub struct WarmResult {
+    /// Bytes of the pages read (whole pages), at most the budget.
+    pub bytes: f64,
+    /// Graph nodes whose values and links were read.
+    pub nodes: f64,
+    pub seconds: f64,
 }
 
 /// Default number of results.
@@ -272,6 +284,41 @@ impl Reader {
                 move || Ok(db.get_vector(index, id)?),
                 convert,
             ))
+        })();
+        ReadTask::on_pool(prepared, convert, env)
+    }
+
+    /// Reads up to `bytes` (default: all of it) of the index's hot pages into memory and
+    /// resolves when they are resident: the upper levels' links and the values of their nodes,
+    /// then breadth first from the entry points on level 0, each node's vector (or code, for a
+    /// quantized index) and links. For code that wants to warm up before taking traffic after
+    /// a cold start; answers do not change. Reads run on several threads so that disk reads
+    /// overlap. Aborting `signal` rejects with an AbortError (the pages read so far stay).
+    #[napi(
+        ts_args_type = "options?: { bytes?: number; signal?: AbortSignal }",
+        ts_return_type = "Promise<WarmResult>"
+    )]
+    pub fn warm<'env>(&self, env: &'env Env, options: Option<Unknown>) -> Result<Object<'env>> {
+        let convert: fn(&Env, WarmStats) -> Result<WarmResult> = |_, w| {
+            Ok(WarmResult {
+                bytes: w.bytes as f64,
+                nodes: w.nodes as f64,
+                seconds: w.seconds,
+            })
+        };
+        let prepared = (|| -> Outcome<_> {
+            let options = convert::options(options, "options")?;
+            let bytes = convert::optional_integer(options.as_ref(), "bytes", 0.0, 2f64.powi(53))?
+                .map_or(u64::MAX, |b| b as u64);
+            let signal = convert::field(options.as_ref(), "signal")?;
+            let db = self.state.engine()?;
+            let abort = AbortWatch::new(env, signal)?;
+            let cancel = abort.flag();
+            let index = self.index;
+            Ok(
+                ReadTask::new(move || Ok(db.warm(index, bytes, Some(&cancel))?), convert)
+                    .with_abort(abort),
+            )
         })();
         ReadTask::on_pool(prepared, convert, env)
     }

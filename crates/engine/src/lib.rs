@@ -23,6 +23,7 @@ mod space;
 mod store;
 mod verify;
 mod view;
+mod warm;
 
 pub use build::{BuildOptions, BuildStats, Control, Progress};
 pub use copy::CopyStats;
@@ -33,6 +34,7 @@ pub use quant::Quantization;
 pub use search::{exact_scan_limit, BatchResult, Neighbor, SearchOptions, WALK_TO_SCAN};
 pub use store::{Database, OpenOptions, DEFAULT_MAP_SIZE};
 pub use verify::{IndexReport, VerifyReport};
+pub use warm::WarmStats;
 
 #[cfg(test)]
 mod corrupt_tests;

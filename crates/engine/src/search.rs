@@ -178,7 +178,7 @@ macro_rules! with_space {
 }
 
 /// The view of `index` for this transaction, if the index can be searched.
-fn searchable(s: &Shared, txn: &ReadTxn<'_>, index: u16) -> Result<Arc<View>> {
+pub(crate) fn searchable(s: &Shared, txn: &ReadTxn<'_>, index: u16) -> Result<Arc<View>> {
     let view = s.views.get(s, txn, index)?;
     if !view.header.built {
         return Err(if view.header.items == 0 {

@@ -270,6 +270,17 @@ impl View {
         Some(unsafe { std::slice::from_raw_parts(ptr as *const u8, len) })
     }
 
+    /// Every node on the levels above 0 with its level, the highest levels first.
+    pub(crate) fn upper_nodes(&self) -> Vec<(u8, u32)> {
+        let mut nodes: Vec<(u8, u32)> = self
+            .upper
+            .keys()
+            .map(|&key| ((key & 0xff) as u8, (key >> 8) as u32))
+            .collect();
+        nodes.sort_unstable_by(|a, b| b.cmp(a));
+        nodes
+    }
+
     pub(crate) fn prefetch_entry(&self, id: u32) {
         self.table.prefetch_slots(id);
     }

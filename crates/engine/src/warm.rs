@@ -1,0 +1,239 @@
+//! Reading an index's hot pages ahead of its first searches (cold starts): the upper levels
+//! first, then breadth first from the entry points on level 0, each node's walk value (vector
+//! or code) and links together, up to a byte budget counted in whole pages. The pages are read,
+//! not only advised: finding a node's links means reading the page that holds them, and reads
+//! from many threads overlap where `madvise` hints about unknown pages cannot.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, Result};
+use crate::links;
+use crate::search::searchable;
+use crate::store::Database;
+
+/// The unit a budget counts: the smallest page size of the platforms hannoy ships for.
+const PAGE: usize = 4096;
+
+/// Threads that bring pages in: each waits on its own page faults, so more threads keep more
+/// disk reads in flight (this machine's disk answers 16 parallel random reads about as fast as
+/// one).
+const THREADS: usize = 16;
+
+/// What a warm-up brought in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WarmStats {
+    /// Bytes of the pages it read (whole pages), at most the budget.
+    pub bytes: u64,
+    /// Graph nodes whose values and links it covered.
+    pub nodes: u64,
+    pub seconds: f64,
+}
+
+/// The pages one thread has read, and the budget all threads share.
+struct Pages<'a> {
+    seen: HashSet<usize>,
+    used: &'a AtomicU64,
+    budget: u64,
+}
+
+impl Pages<'_> {
+    /// Reads the pages of `bytes` not read yet; false once the budget is spent (a value is
+    /// read only when all its new pages fit).
+    fn add(&mut self, bytes: &[u8]) -> bool {
+        if bytes.is_empty() {
+            return true;
+        }
+        let start = bytes.as_ptr() as usize;
+        let (first, last) = (start / PAGE, (start + bytes.len() - 1) / PAGE);
+        let new: Vec<usize> = (first..=last).filter(|p| !self.seen.contains(p)).collect();
+        let cost = (new.len() * PAGE) as u64;
+        let fits = self
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                (used + cost <= self.budget).then_some(used + cost)
+            })
+            .is_ok();
+        if !fits {
+            return false;
+        }
+        for page in new {
+            self.seen.insert(page);
+            // One byte of the page, read through the slice: the fault brings the page in.
+            let at = (page * PAGE).max(start) - start;
+            std::hint::black_box(bytes[at]);
+        }
+        true
+    }
+}
+
+impl Database {
+    /// Reads up to `budget` bytes of `index`'s hot pages into memory (see the module's
+    /// comment), on several threads so that the disk reads overlap, and returns when they are
+    /// resident. Only this index's records are read. `cancel` stops it with
+    /// `Error::Cancelled`. Answers are the same with or without it; only their speed changes.
+    pub fn warm(&self, index: u16, budget: u64, cancel: Option<&AtomicBool>) -> Result<WarmStats> {
+        let start = Instant::now();
+        let s = &*self.shared;
+        let cancelled = || cancel.is_some_and(|flag| flag.load(Ordering::Relaxed));
+        if cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let used = AtomicU64::new(0);
+        let nodes = AtomicU64::new(0);
+        let full = AtomicBool::new(false);
+        // The upper levels (every search descends them), then level 0 breadth first, one level
+        // of the breadth-first order at a time, shared out among the threads.
+        let (upper, entries) = self.read(|txn| {
+            let view = searchable(s, txn, index)?;
+            Ok((view.upper_nodes(), view.header.entry_points.clone()))
+        })?;
+        let mut queued: RoaringBitmap = entries.iter().copied().collect();
+        let mut frontier = entries;
+        let mut first = true;
+        while !frontier.is_empty() && !full.load(Ordering::Relaxed) {
+            let chunk = frontier.len().div_ceil(THREADS).max(1);
+            let upper = if first { &upper[..] } else { &[] };
+            first = false;
+            let next: Vec<Vec<u32>> = std::thread::scope(|scope| {
+                let workers: Vec<_> = frontier
+                    .chunks(chunk)
+                    .enumerate()
+                    .map(|(t, part)| {
+                        let (used, nodes, full) = (&used, &nodes, &full);
+                        let upper = if t == 0 { upper } else { &[] };
+                        scope.spawn(move || {
+                            self.read(|txn| {
+                                let view = searchable(s, txn, index)?;
+                                let mut pages = Pages {
+                                    seen: HashSet::new(),
+                                    used,
+                                    budget,
+                                };
+                                let stop = |pages_full: bool| {
+                                    if pages_full {
+                                        full.store(true, Ordering::Relaxed);
+                                    }
+                                    full.load(Ordering::Relaxed) || cancelled()
+                                };
+                                for &(level, id) in upper {
+                                    let links = view.upper_links(txn, id, level).unwrap_or(&[]);
+                                    let value = view.walk_value(s, txn, id)?.unwrap_or(&[]);
+                                    if stop(!pages.add(links) || !pages.add(value)) {
+                                        return Ok(Vec::new());
+                                    }
+                                }
+                                let mut next = Vec::new();
+                                let mut list = Vec::new();
+                                for &id in part {
+                                    let value = view.walk_value(s, txn, id)?.unwrap_or(&[]);
+                                    let Some(record) = view.links(s, txn, id)? else {
+                                        continue;
+                                    };
+                                    if stop(!pages.add(value) || !pages.add(record)) {
+                                        break;
+                                    }
+                                    nodes.fetch_add(1, Ordering::Relaxed);
+                                    links::decode_into(record, id, &mut list)?;
+                                    next.extend_from_slice(&list);
+                                }
+                                Ok(next)
+                            })
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| {
+                        w.join()
+                            .unwrap_or_else(|_| Err(Error::Io("a warm-up thread panicked".into())))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })?;
+            if cancelled() {
+                return Err(Error::Cancelled);
+            }
+            frontier = next
+                .into_iter()
+                .flatten()
+                .filter(|&id| queued.insert(id))
+                .collect();
+        }
+        Ok(WarmStats {
+            bytes: used.load(Ordering::Relaxed),
+            nodes: nodes.load(Ordering::Relaxed),
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metric::MetricKind;
+    use crate::quant::Quantization;
+    use crate::search::SearchOptions;
+    use crate::store::OpenOptions;
+    use crate::{BuildOptions, Control, Progress};
+
+    fn built(quantization: Quantization) -> (crate::scratch::ScratchDir, Database, Vec<f32>) {
+        let dir = crate::scratch::ScratchDir::new("hannoy-warm").unwrap();
+        let db = Database::open(dir.path(), &OpenOptions::default()).unwrap();
+        let dims = 32;
+        let data: Vec<f32> = (0..3000 * dims)
+            .map(|i| ((i * 7919 % 1013) as f32 / 1013.0) - 0.5)
+            .collect();
+        let ids: Vec<u32> = (0..3000).collect();
+        db.add_quantized_items(0, dims, MetricKind::Euclidean, quantization, &ids, &data)
+            .unwrap();
+        let (cancel, progress) = (AtomicBool::new(false), |_: Progress| {});
+        let control = Control {
+            progress: &progress,
+            cancel: &cancel,
+        };
+        db.build(0, &BuildOptions::default(), &control).unwrap();
+        (dir, db, data)
+    }
+
+    #[test]
+    fn budgets_bound_what_is_covered_and_answers_do_not_change() {
+        for q in [Quantization::None, Quantization::Binary] {
+            let (_dir, db, data) = built(q);
+            let before = db.search(0, &data[..32], &SearchOptions::new(10)).unwrap();
+            let mut last = 0;
+            for budget in [0, 100, 4096, 40_000, 400_000, u64::MAX] {
+                let stats = db.warm(0, budget, None).unwrap();
+                assert!(stats.bytes <= budget, "{q:?} {budget}: {stats:?}");
+                assert_eq!(stats.bytes % PAGE as u64, 0);
+                if budget < PAGE as u64 {
+                    assert_eq!((stats.bytes, stats.nodes), (0, 0));
+                }
+                assert!(stats.nodes >= last, "{q:?} {budget}: {stats:?}");
+                last = stats.nodes;
+            }
+            // An unlimited budget covers every node of the graph.
+            assert_eq!(db.warm(0, u64::MAX, None).unwrap().nodes, 3000);
+            assert_eq!(
+                db.search(0, &data[..32], &SearchOptions::new(10)).unwrap(),
+                before
+            );
+        }
+    }
+
+    #[test]
+    fn a_set_flag_cancels_and_unknown_indexes_are_errors() {
+        let (_dir, db, _) = built(Quantization::None);
+        let cancel = AtomicBool::new(true);
+        assert!(matches!(
+            db.warm(0, u64::MAX, Some(&cancel)),
+            Err(Error::Cancelled)
+        ));
+        assert!(matches!(
+            db.warm(7, 1 << 20, None),
+            Err(Error::IndexNotFound(7))
+        ));
+    }
+}
