@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use roaring::RoaringBitmap;
@@ -33,35 +34,34 @@ pub struct WarmStats {
     pub seconds: f64,
 }
 
-/// The pages one thread has read, and the budget all threads share.
-struct Pages<'a> {
-    seen: HashSet<usize>,
-    used: &'a AtomicU64,
+/// The pages read so far by all threads, and the budget they share.
+struct Pages {
+    seen: Mutex<(HashSet<usize>, u64)>,
     budget: u64,
 }
 
-impl Pages<'_> {
-    /// Reads the pages of `bytes` not read yet; false once the budget is spent (a value is
-    /// read only when all its new pages fit).
-    fn add(&mut self, bytes: &[u8]) -> bool {
+impl Pages {
+    /// Reads the pages of `bytes` no thread has read yet; false once the budget is spent (a
+    /// value is read only when all its new pages fit). Each page counts once.
+    fn add(&self, bytes: &[u8]) -> bool {
         if bytes.is_empty() {
             return true;
         }
         let start = bytes.as_ptr() as usize;
         let (first, last) = (start / PAGE, (start + bytes.len() - 1) / PAGE);
-        let new: Vec<usize> = (first..=last).filter(|p| !self.seen.contains(p)).collect();
-        let cost = (new.len() * PAGE) as u64;
-        let fits = self
-            .used
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
-                (used + cost <= self.budget).then_some(used + cost)
-            })
-            .is_ok();
-        if !fits {
-            return false;
-        }
+        let new: Vec<usize> = {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            let (pages, used) = &mut *seen;
+            let new: Vec<usize> = (first..=last).filter(|p| !pages.contains(p)).collect();
+            let cost = (new.len() * PAGE) as u64;
+            if *used + cost > self.budget {
+                return false;
+            }
+            *used += cost;
+            pages.extend(&new);
+            new
+        };
         for page in new {
-            self.seen.insert(page);
             // One byte of the page, read through the slice: the fault brings the page in.
             let at = (page * PAGE).max(start) - start;
             std::hint::black_box(bytes[at]);
@@ -82,7 +82,10 @@ impl Database {
         if cancelled() {
             return Err(Error::Cancelled);
         }
-        let used = AtomicU64::new(0);
+        let pages = Pages {
+            seen: Mutex::new((HashSet::new(), 0)),
+            budget,
+        };
         let nodes = AtomicU64::new(0);
         let full = AtomicBool::new(false);
         // The upper levels (every search descends them), then level 0 breadth first, one level
@@ -103,16 +106,11 @@ impl Database {
                     .chunks(chunk)
                     .enumerate()
                     .map(|(t, part)| {
-                        let (used, nodes, full) = (&used, &nodes, &full);
+                        let (pages, nodes, full) = (&pages, &nodes, &full);
                         let upper = if t == 0 { upper } else { &[] };
                         scope.spawn(move || {
                             self.read(|txn| {
                                 let view = searchable(s, txn, index)?;
-                                let mut pages = Pages {
-                                    seen: HashSet::new(),
-                                    used,
-                                    budget,
-                                };
                                 let stop = |pages_full: bool| {
                                     if pages_full {
                                         full.store(true, Ordering::Relaxed);
@@ -163,7 +161,7 @@ impl Database {
                 .collect();
         }
         Ok(WarmStats {
-            bytes: used.load(Ordering::Relaxed),
+            bytes: pages.seen.into_inner().unwrap_or_else(|p| p.into_inner()).1,
             nodes: nodes.load(Ordering::Relaxed),
             seconds: start.elapsed().as_secs_f64(),
         })
