@@ -98,9 +98,11 @@ export declare class Database {
    * Copies the whole database (every index) into the new directory `dest`, consistently
    * while readers and writers go on. The copy is written under a temporary name beside
    * `dest`, synced to disk and renamed into place only when complete, so `dest` is never a
-   * half-written index. `compact` (default false) writes only the pages in use: the
-   * smallest copy, and it never waits for a writer. A plain copy writes the file as it is;
-   * it waits for a write transaction in progress (in any process) to commit first.
+   * half-written index. With `compact` (the default) it holds the state committed when the
+   * copy starts, only the pages in use (the smallest copy), and never waits for a writer.
+   * `compact: false` writes the file's pages as they are (faster on a large file with
+   * few free pages), but LMDB makes it wait for a write transaction in progress (in any
+   * process) to commit first, and it copies the state after it.
    * `dest` must not exist and must not be inside this database's directory
    * (ERR_HANNOY_INVALID_ARGUMENT); its parent must exist and be writable (ERR_HANNOY_IO).
    */

@@ -83,9 +83,18 @@ describe.each(['int8', 'binary'] as const)("quantization '%s'", (quantization) =
     }
     expectThrowCode(() => db.writer(0, { dimensions: D, metric: 'euclidean' }), 'ERR_HANNOY_METRIC_MISMATCH')
     // later items are coded with the stored quantizer; retrain learns it again from all items
+    const query = row(queries, 2, D)
+    const estimates = async () => (await reader.search(query, { k: 5, rescore: false })).map((h) => h.distance)
     await writer.addItems([N + 1], row(data, 3, D))
+    await writer.build()
+    const before = await estimates()
+    // items from elsewhere (shifted and scaled) widen the ranges / move the centroid
+    const shifted = data.slice(0, 500 * D).map((x) => 3 * x + 2)
+    await writer.addItems(range(N + 10, 500), shifted)
     const stats = await writer.build({ retrain: true })
-    expect(stats.items).toBe(N + 1)
+    expect(stats.items).toBe(N + 501)
+    const after = await estimates()
+    expect(after).not.toEqual(before) // the codes were made again with another quantizer
     const hits = await reader.search(row(data, 3, D), { k: 2 })
     expect(new Set(hits.map((h) => h.id))).toEqual(new Set([3, N + 1]))
     await expectCode(() => writer.build({ retrain: 'yes' as unknown as boolean }), 'ERR_HANNOY_INVALID_ARGUMENT')

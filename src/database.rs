@@ -7,6 +7,7 @@ use hannoy_engine::{self as engine, IndexInfo, MetricKind, OpenOptions, Quantiza
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::abort::AbortWatch;
 use crate::convert;
 use crate::errors::{Failure, Outcome};
 use crate::queue::WriteQueue;
@@ -21,6 +22,10 @@ pub struct DbState {
     closed: AtomicBool,
     /// Promises of `close()` calls made while the first one was still running.
     close_waiters: Mutex<Option<Vec<Deferred>>>,
+    /// Set by `close()`: background prefetches stop.
+    pub closing: Arc<AtomicBool>,
+    /// Indexes with a background prefetch running (one at a time per index).
+    prefetching: Mutex<std::collections::HashSet<u16>>,
 }
 
 type Deferred = napi::JsDeferred<(), Box<dyn FnOnce(Env) -> Result<()> + Send>>;
@@ -36,6 +41,37 @@ impl DbState {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(Failure::closed)
+    }
+
+    /// Starts reading `budget` bytes of `index`'s hot pages in the background, unless a
+    /// prefetch of it is already running; `close()` stops it. The reader is usable at once and
+    /// gets faster as the pages arrive; a failure only leaves pages unread.
+    fn prefetch(self: &Arc<Self>, db: engine::Database, index: u16, budget: u64) {
+        if !self
+            .prefetching
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(index)
+        {
+            return;
+        }
+        let state = self.clone();
+        let started = std::thread::Builder::new()
+            .name("hannoy-prefetch".into())
+            .spawn(move || {
+                let _ = db.warm(index, budget, Some(&state.closing));
+                state.prefetch_done(index);
+            });
+        if started.is_err() {
+            self.prefetch_done(index);
+        }
+    }
+
+    fn prefetch_done(&self, index: u16) {
+        self.prefetching
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&index);
     }
 
     pub fn queue(&self) -> Outcome<&WriteQueue> {
@@ -121,6 +157,8 @@ impl Database {
                         queue: WriteQueue::new()?,
                         closed: AtomicBool::new(false),
                         close_waiters: Mutex::new(Some(Vec::new())),
+                        closing: Default::default(),
+                        prefetching: Default::default(),
                     }))
                 },
                 convert,
@@ -211,11 +249,7 @@ impl Database {
                 move || {
                     let info = db.open_reader(index)?;
                     if prefetch > 0 {
-                        // In the background: the reader is usable at once, and faster as
-                        // the pages arrive. A failure only leaves the pages unread.
-                        let _ = std::thread::Builder::new()
-                            .name("hannoy-prefetch".into())
-                            .spawn(move || db.warm(index, prefetch, None));
+                        state.prefetch(db, index, prefetch);
                     }
                     Ok((state, info))
                 },
@@ -256,6 +290,7 @@ impl Database {
             }
             return Ok(promise);
         }
+        state.closing.store(true, Ordering::SeqCst);
         let closer = state.clone();
         let last = Box::new(move || {
             closer.db.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -271,6 +306,16 @@ impl Database {
             }
         });
         if let Err(failure) = state.queue.close(last) {
+            // The last job never ran: settle the calls that wait for it.
+            let waiting = state
+                .close_waiters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .unwrap_or_default();
+            for waiter in waiting {
+                waiter.resolve(Box::new(|_| Ok(())));
+            }
             return tasks::rejected(env, failure);
         }
         Ok(promise)
@@ -284,10 +329,10 @@ impl Database {
     /// the file.
     #[napi(ts_return_type = "Promise<VerifyReport>")]
     pub fn verify<'env>(&self, env: &'env Env) -> Result<Object<'env>> {
-        let work = self
-            .state
-            .engine()
-            .map(|db| move || -> Outcome<engine::VerifyReport> { Ok(db.verify()?) });
+        let work = self.state.engine().map(|db| {
+            let work = move || -> Outcome<engine::VerifyReport> { Ok(db.verify()?) };
+            (work, AbortWatch::none())
+        });
         tasks::on_thread(env, "hannoy-verify", work, |_, report| {
             Ok(VerifyReport::from(report))
         })
@@ -296,9 +341,11 @@ impl Database {
     /// Copies the whole database (every index) into the new directory `dest`, consistently
     /// while readers and writers go on. The copy is written under a temporary name beside
     /// `dest`, synced to disk and renamed into place only when complete, so `dest` is never a
-    /// half-written index. `compact` (default false) writes only the pages in use: the
-    /// smallest copy, and it never waits for a writer. A plain copy writes the file as it is;
-    /// it waits for a write transaction in progress (in any process) to commit first.
+    /// half-written index. With `compact` (the default) it holds the state committed when the
+    /// copy starts, only the pages in use (the smallest copy), and never waits for a writer.
+    /// `compact: false` writes the file's pages as they are (faster on a large file with
+    /// few free pages), but LMDB makes it wait for a write transaction in progress (in any
+    /// process) to commit first, and it copies the state after it.
     /// `dest` must not exist and must not be inside this database's directory
     /// (ERR_HANNOY_INVALID_ARGUMENT); its parent must exist and be writable (ERR_HANNOY_IO).
     #[napi(
@@ -314,12 +361,13 @@ impl Database {
         let work = (|| -> Outcome<_> {
             let dest = convert::path(&dest, "dest")?;
             let options = convert::options(options, "options")?;
-            let compact = convert::optional_bool(options.as_ref(), "compact")?.unwrap_or(false);
+            let compact = convert::optional_bool(options.as_ref(), "compact")?.unwrap_or(true);
             let db = self.state.engine()?;
-            Ok(move || -> Outcome<()> {
+            let work = move || -> Outcome<()> {
                 db.copy(std::path::Path::new(&dest), compact)?;
                 Ok(())
-            })
+            };
+            Ok((work, AbortWatch::none()))
         })();
         tasks::on_thread(env, "hannoy-copy", work, |_, ()| Ok(()))
     }

@@ -13,7 +13,7 @@ use crate::abort::AbortWatch;
 use crate::convert::{self, Ids};
 use crate::database::DbState;
 use crate::errors::{Failure, Outcome, DIMENSION_MISMATCH};
-use crate::tasks::ReadTask;
+use crate::tasks::{self, ReadTask};
 
 /// The answers of `searchBatch`: row-major, `k` per query, short rows padded with id
 /// 0xFFFFFFFF and distance Infinity.
@@ -315,12 +315,11 @@ impl Reader {
             let abort = AbortWatch::new(env, signal)?;
             let cancel = abort.flag();
             let index = self.index;
-            Ok(
-                ReadTask::new(move || Ok(db.warm(index, bytes, Some(&cancel))?), convert)
-                    .with_abort(abort),
-            )
+            Ok((move || Ok(db.warm(index, bytes, Some(&cancel))?), abort))
         })();
-        ReadTask::on_pool(prepared, convert, env)
+        // On a thread of its own: a warm-up of a large index takes seconds, which would hold
+        // up a read thread's searches.
+        tasks::on_thread(env, "hannoy-warm", prepared, convert)
     }
 
     /// The number of live items (built or not).

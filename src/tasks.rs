@@ -211,32 +211,45 @@ pub fn rejected<'env>(env: &'env Env, failure: Failure) -> Result<Object<'env>> 
 }
 
 /// Runs `work` on a thread of its own and returns the Promise of its result: for long calls
-/// (a whole-file check, a copy that may wait for LMDB's write lock) that must hold up neither
-/// libuv's pool nor the read pool.
+/// (a whole-file check, a copy that may wait for LMDB's write lock, a warm-up) that must hold
+/// up neither libuv's pool nor the read pool. `abort` (if any) is detached when it settles.
 pub fn on_thread<'env, T, R>(
     env: &'env Env,
     name: &str,
-    work: Outcome<impl FnOnce() -> Outcome<T> + Send + 'static>,
+    work: Outcome<(impl FnOnce() -> Outcome<T> + Send + 'static, AbortWatch)>,
     convert: Convert<T, R>,
 ) -> Result<Object<'env>>
 where
     T: Send + 'static,
     R: ToNapiValue + 'static,
 {
-    let work = match work {
+    let (work, mut abort) = match work {
         Ok(work) => work,
         Err(failure) => return rejected(env, failure),
     };
-    let (deferred, promise) = env.create_deferred::<R, Resolver<R>>()?;
+    if abort.is_aborted() {
+        abort.detach(env);
+        return rejected(env, Failure::aborted());
+    }
+    let (deferred, promise) = match env.create_deferred::<R, Resolver<R>>() {
+        Ok(pair) => pair,
+        Err(e) => {
+            abort.detach(env);
+            return Err(e);
+        }
+    };
     let settle = Settle(Some(deferred));
     let spawned = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
             let outcome = catch_unwind(AssertUnwindSafe(work))
                 .unwrap_or_else(|panic| Err(Failure::internal(panic_message(panic.as_ref()))));
-            settle.resolve(Box::new(move |env: Env| match outcome {
-                Ok(value) => convert(&env, value),
-                Err(failure) => Err(failure.to_js(&env)),
+            settle.resolve(Box::new(move |env: Env| {
+                abort.detach(&env);
+                match outcome {
+                    Ok(value) => convert(&env, value),
+                    Err(failure) => Err(failure.to_js(&env)),
+                }
             }));
         });
     if let Err(e) = spawned {

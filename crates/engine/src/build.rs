@@ -323,7 +323,9 @@ fn quantizer_for(
 ) -> Result<(Quantizer, bool)> {
     if !options.retrain {
         if let Some(q) = load_quantizer(s, txn, index, header)? {
-            return Ok((q, false));
+            if !q.outgrown(header.items) {
+                return Ok((q, false));
+            }
         }
     }
     control.report("train", 0, 1);

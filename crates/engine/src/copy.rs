@@ -24,9 +24,9 @@ impl Database {
     /// and renamed into place, so a directory named `dest` is always a complete index.
     ///
     /// `compact` writes only the pages in use, renumbered (smaller; it never waits for a
-    /// writer, and copies the state committed when it starts). A plain copy writes the file's
-    /// pages as they are; LMDB makes it wait for a write transaction in progress (in any
-    /// process) to end, and it copies the state committed then.
+    /// writer, and copies the state committed when it starts; the binding's default). A plain
+    /// copy writes the file's pages as they are; LMDB makes it wait for a write transaction in
+    /// progress (in any process) to end, and it copies the state committed then.
     pub fn copy(&self, dest: &Path, compact: bool) -> Result<CopyStats> {
         let start = std::time::Instant::now();
         let s = &*self.shared;

@@ -10,7 +10,7 @@ use crate::quant::Quantization;
 /// version 2 left zero, so version-2 headers read as unquantized indexes) and, for quantized
 /// indexes, the quantizer record and codes in front of the level-0 links.
 pub const FORMAT_VERSION: u16 = 3;
-/// The oldest format this code reads.
+/// The oldest format this code reads, and the one it writes for unquantized indexes.
 const OLDEST_READ: u16 = 2;
 const MAGIC: &[u8; 4] = b"HNOY";
 const FIXED_LEN: usize = 4 + 2 + 1 + 1 + 4 + 2 + 2 + 1 + 1 + 8 + 4;
@@ -58,7 +58,13 @@ impl Header {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(FIXED_LEN + 4 * self.entry_points.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        // An unquantized index is written as format 2, which it is byte for byte, so that
+        // versions of hannoy that read only format 2 keep reading it.
+        let version = match self.quantization {
+            Quantization::None => OLDEST_READ,
+            _ => FORMAT_VERSION,
+        };
+        out.extend_from_slice(&version.to_le_bytes());
         out.push(self.metric as u8);
         out.push(self.built as u8);
         out.extend_from_slice(&self.dimensions.to_le_bytes());

@@ -118,8 +118,8 @@ impl Database {
         // Before LMDB maps the file: a file shorter than its meta page says would fault on
         // the first read past its end (SIGBUS), and a damaged tree on the first bad pointer.
         let file = crate::verify::data_file(&canonical);
-        crate::verify::lmdb::check_size(&file)?;
-        if options.verify {
+        crate::verify::lmdb::check_size(&file, !options.read_only)?;
+        if options.verify && file.exists() {
             crate::verify::lmdb::check_structure(&file)?;
         }
         let shared = Arc::new(open_shared(&canonical, options)?);

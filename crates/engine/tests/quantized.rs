@@ -464,9 +464,9 @@ fn format_2_directories_open_as_unquantized_indexes() {
                 let meta = opener
                     .open_database::<Bytes, Bytes>(txn, Some("meta"))?
                     .expect("a meta database");
-                let mut header = meta.get(txn, &[0, 0, 0])?.expect("a header").to_vec();
-                assert_eq!(&header[4..6], &3u16.to_le_bytes());
-                header[4..6].copy_from_slice(&2u16.to_le_bytes());
+                let header = meta.get(txn, &[0, 0, 0])?.expect("a header").to_vec();
+                // Unquantized indexes are written as format 2 already.
+                assert_eq!(&header[4..6], &2u16.to_le_bytes());
                 assert_eq!(header[17], 0);
                 meta.put(txn, &[0, 0, 0], &header)?;
                 Ok(heed::CommitOrAbort::<_, ()>::Commit(()))
@@ -498,4 +498,36 @@ fn format_2_directories_open_as_unquantized_indexes() {
     build(&db, 0);
     assert_eq!(db.count(0).unwrap(), 501);
     db.verify().unwrap();
+}
+
+#[test]
+fn a_first_build_of_a_few_items_does_not_fix_the_codes_of_all_later_ones() {
+    let dims = 64;
+    let (data, queries) = embeddings(3000, dims, 61);
+    for q in QUANTIZED {
+        let (_d, db) = temp_db();
+        // Ten copies of one vector: its ranges (int8) or centroid (binary) say nothing about
+        // the rest of the data.
+        let same: Vec<f32> = data[..dims].repeat(10);
+        db.add_quantized_items(0, dims, MetricKind::Cosine, q, &ids(10), &same)
+            .unwrap();
+        build(&db, 0);
+        let rest: Vec<u32> = (10..3000).collect();
+        db.add_quantized_items(0, dims, MetricKind::Cosine, q, &rest, &data[10 * dims..])
+            .unwrap();
+        build(&db, 0);
+        let mut all = same.clone();
+        all.extend_from_slice(&data[10 * dims..]);
+        let got = recall_of(
+            &db,
+            MetricKind::Cosine,
+            dims,
+            &all,
+            &ids(3000),
+            &queries,
+            &options(64),
+        );
+        eprintln!("{q:?}: recall {got:.3} after a first build of 10 equal items");
+        assert!(got >= 0.9, "{q:?}: {got}");
+    }
 }

@@ -29,6 +29,8 @@ const EPSILON: f32 = 1.9;
 pub(crate) struct Binary {
     dimensions: usize,
     normalize: bool,
+    /// How many vectors the centroid was learned from.
+    pub(super) trained: u32,
     /// Dimensions after padding to whole 64-bit words.
     padded: usize,
     seed: u64,
@@ -67,10 +69,16 @@ impl Binary {
                 }
             })
             .collect();
-        Binary::new(dimensions, normalize, seed, centroid)
+        Binary::new(dimensions, normalize, rows as u32, seed, centroid)
     }
 
-    fn new(dimensions: usize, normalize: bool, seed: u64, centroid: Vec<f32>) -> Binary {
+    fn new(
+        dimensions: usize,
+        normalize: bool,
+        trained: u32,
+        seed: u64,
+        centroid: Vec<f32>,
+    ) -> Binary {
         let padded = dimensions.max(1).next_multiple_of(64);
         // Part of the format: the stored seed and this constant give the rotation.
         let mut state = seed ^ 0x5EED_B17C_0DE5_0F00;
@@ -85,6 +93,7 @@ impl Binary {
         Binary {
             dimensions,
             normalize,
+            trained,
             padded,
             seed,
             centroid,
@@ -141,6 +150,21 @@ impl Binary {
         out[start + 8..start + 12].copy_from_slice(&ones.to_le_bytes());
     }
 
+    /// A code's factors are finite and not negative, and its count of set bits is right.
+    pub(super) fn check_code(&self, code: &[u8]) -> std::result::Result<(), String> {
+        let (r, f, ones, bits) = parts(code);
+        if !(r.is_finite() && f.is_finite() && r >= 0.0 && f >= 0.0) {
+            return Err(format!("a binary code with factors {r} and {f}"));
+        }
+        if ones != kernels::popcount(bits) as f32 {
+            return Err(format!(
+                "a binary code that counts {ones} set bits and has {}",
+                kernels::popcount(bits)
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) fn write(&self, out: &mut Vec<u8>) {
         out.push(self.normalize as u8);
         out.extend_from_slice(&(self.dimensions as u32).to_le_bytes());
@@ -150,7 +174,7 @@ impl Binary {
         write_floats(out, &self.centroid);
     }
 
-    pub(super) fn read(bytes: &mut Reader<'_>, dimensions: usize) -> Option<Binary> {
+    pub(super) fn read(bytes: &mut Reader<'_>, dimensions: usize, trained: u32) -> Option<Binary> {
         let normalize = bytes.u8()? != 0;
         if bytes.u32()? as usize != dimensions {
             return None;
@@ -159,7 +183,7 @@ impl Binary {
         let rounds = bytes.u32()? as usize;
         let seed = bytes.u64()?;
         let centroid = bytes.floats(dimensions)?;
-        let q = Binary::new(dimensions, normalize, seed, centroid);
+        let q = Binary::new(dimensions, normalize, trained, seed, centroid);
         (q.padded == padded && rounds == ROUNDS).then_some(q)
     }
 }
@@ -243,8 +267,13 @@ impl Scorer for BinaryScorer<'_> {
     }
 }
 
-/// The estimated squared distance between two codes: `r₁² + r₂² − 2 f₁ f₂ (D − 2h)`, with `h`
-/// the differing bits.
+/// The estimated squared distance between two codes, used by the build's neighbour selection:
+/// `r₁² + r₂² − 2 f₁ f₂ (D − 2h)`, with `h` the differing bits (the asymmetric estimate with both
+/// sides quantized). It is biased: for near vectors it comes out too near (at an angle of 0.1
+/// it estimates an inner product of about 1.47 r₁r₂ for 0.995 r₁r₂). The unbiased-looking
+/// alternative, `r₁² + r₂² − 2 r₁ r₂ cos(π h / D)`, built worse graphs on synth384 100k
+/// (recall 0.918 / 0.956 / 0.973 at ef 40 / 80 / 160 against 0.933 / 0.965 / 0.975 with this
+/// one), so this one stays: the build uses it only to choose among candidates.
 #[inline(always)]
 fn pair(a: &[u8], b: &[u8], padded: f32) -> f32 {
     let (ra, fa, _, bits_a) = parts(a);

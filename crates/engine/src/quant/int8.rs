@@ -12,6 +12,8 @@ const CLIP: f64 = 0.001;
 pub(crate) struct Int8 {
     dimensions: usize,
     normalize: bool,
+    /// How many vectors the ranges were learned from.
+    pub(super) trained: u32,
     lo: Vec<f32>,
     step: Vec<f32>,
     /// `step²`, the weights of the distance between two codes.
@@ -44,14 +46,15 @@ impl Int8 {
             lo.push(min);
             step.push(((max - min) / 255.0).max(1e-12));
         }
-        Int8::new(dimensions, normalize, lo, step)
+        Int8::new(dimensions, normalize, rows as u32, lo, step)
     }
 
-    fn new(dimensions: usize, normalize: bool, lo: Vec<f32>, step: Vec<f32>) -> Int8 {
+    fn new(dimensions: usize, normalize: bool, trained: u32, lo: Vec<f32>, step: Vec<f32>) -> Int8 {
         let weights = step.iter().map(|s| s * s).collect();
         Int8 {
             dimensions,
             normalize,
+            trained,
             lo,
             step,
             weights,
@@ -77,7 +80,7 @@ impl Int8 {
         write_floats(out, &self.step);
     }
 
-    pub(super) fn read(bytes: &mut Reader<'_>, dimensions: usize) -> Option<Int8> {
+    pub(super) fn read(bytes: &mut Reader<'_>, dimensions: usize, trained: u32) -> Option<Int8> {
         let normalize = bytes.u8()? != 0;
         if bytes.u32()? as usize != dimensions {
             return None;
@@ -87,7 +90,7 @@ impl Int8 {
         if step.iter().any(|&s| s <= 0.0) {
             return None;
         }
-        Some(Int8::new(dimensions, normalize, lo, step))
+        Some(Int8::new(dimensions, normalize, trained, lo, step))
     }
 }
 

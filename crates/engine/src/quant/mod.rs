@@ -145,9 +145,34 @@ impl Quantizer {
         }
     }
 
+    /// How many vectors it was learned from.
+    pub(crate) fn trained_on(&self) -> u32 {
+        match self {
+            Quantizer::Int8(q) => q.trained,
+            Quantizer::Binary(q) => q.trained,
+        }
+    }
+
+    /// Whether a build should learn it again without being asked: it was learned from fewer
+    /// vectors than a full sample, and the index has since grown to more than twice as many
+    /// (a first build of a handful of items would otherwise fix the codes of all later ones).
+    pub(crate) fn outgrown(&self, items: u64) -> bool {
+        let trained = self.trained_on() as u64;
+        trained < TRAINING_SAMPLE as u64 && items > 2 * trained.max(1)
+    }
+
+    /// Checks a stored code (for `verify`): what the walk would decode from it is sound.
+    pub(crate) fn check_code(&self, code: &[u8]) -> std::result::Result<(), String> {
+        match self {
+            Quantizer::Int8(_) => Ok(()),
+            Quantizer::Binary(q) => q.check_code(code),
+        }
+    }
+
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.push(self.kind() as u8);
+        out.extend_from_slice(&self.trained_on().to_le_bytes());
         match self {
             Quantizer::Int8(q) => q.write(&mut out),
             Quantizer::Binary(q) => q.write(&mut out),
@@ -159,10 +184,13 @@ impl Quantizer {
         let corrupt = |what: &str| Error::Corrupt(format!("quantizer: {what}"));
         let (&kind, rest) = bytes.split_first().ok_or_else(|| corrupt("empty"))?;
         let mut reader = Reader { bytes: rest };
+        let trained = reader.u32().ok_or_else(|| corrupt("truncated"))?;
         let quantizer = match Quantization::from_code(kind) {
-            Some(Quantization::Int8) => Int8::read(&mut reader, dimensions).map(Quantizer::Int8),
+            Some(Quantization::Int8) => {
+                Int8::read(&mut reader, dimensions, trained).map(Quantizer::Int8)
+            }
             Some(Quantization::Binary) => {
-                Binary::read(&mut reader, dimensions).map(Quantizer::Binary)
+                Binary::read(&mut reader, dimensions, trained).map(Quantizer::Binary)
             }
             _ => None,
         }

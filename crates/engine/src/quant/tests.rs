@@ -172,3 +172,17 @@ fn binary_code_to_code_estimates_rank_like_exact_distances() {
     }
     assert!(agree * 10 >= total * 8, "{agree} of {total}");
 }
+
+#[test]
+fn a_quantizer_learned_from_few_vectors_is_outgrown() {
+    let dims = 8;
+    let q = Quantizer::train(Quantization::Int8, dims, false, &vectors(10, dims, 1), 0).unwrap();
+    assert_eq!(q.trained_on(), 10);
+    assert!(!q.outgrown(20));
+    assert!(q.outgrown(21));
+    let back = Quantizer::from_bytes(&q.to_bytes(), dims).unwrap();
+    assert_eq!(back.trained_on(), 10);
+    let full = vectors(TRAINING_SAMPLE, dims, 2);
+    let q = Quantizer::train(Quantization::Binary, dims, true, &full, 0).unwrap();
+    assert!(!q.outgrown(u64::MAX));
+}

@@ -119,7 +119,15 @@ fn check_index(s: &Shared, txn: &ReadTxn<'_>, index: u16, header: &Header) -> Re
     let (start, end) = node_range(index);
     let range = (Bound::Included(&start[..]), Bound::Excluded(&end[..]));
     let stored_len = header.metric.stored_len(header.dimensions as usize);
-    let code_len = load_quantizer(s, txn, index, header)?.map_or(0, |q| q.code_len());
+    if !header.quantization.supports(header.metric) {
+        return Err(Error::Corrupt(format!(
+            "the header says quantization '{}' with metric '{}', which do not go together",
+            header.quantization.name(),
+            header.metric.name()
+        )));
+    }
+    let quantizer = load_quantizer(s, txn, index, header)?;
+    let code_len = quantizer.as_ref().map_or(0, |q| q.code_len());
     let mut ids = HashSet::new();
     for entry in s.nodes.range(txn, &range)? {
         let (key, value) = entry?;
@@ -143,12 +151,16 @@ fn check_index(s: &Shared, txn: &ReadTxn<'_>, index: u16, header: &Header) -> Re
         if !ids.contains(&id) {
             return Err(Error::Corrupt(format!("item {id} has links but no vector")));
         }
-        let value = value.get(code_len..).ok_or_else(|| {
+        let (code, value) = value.split_at_checked(code_len).ok_or_else(|| {
             Error::Corrupt(format!(
                 "item {id}: a level-0 record of {} bytes, shorter than its {code_len}-byte code",
                 value.len()
             ))
         })?;
+        if let Some(q) = &quantizer {
+            q.check_code(code)
+                .map_err(|what| Error::Corrupt(format!("item {id}: {what}")))?;
+        }
         links::decode_into(value, id, &mut list)?;
         check_targets(&list, &ids, id, 0, MAX_LINKS)?;
         nodes.insert(id);
