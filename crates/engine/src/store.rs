@@ -227,7 +227,7 @@ impl Database {
     /// Sets the map size (0 adopts the size another process set).
     fn resize(&self, size: usize) -> Result<()> {
         let shared = &*self.shared;
-        let _exclusive = shared.gate.write().unwrap_or_else(|p| p.into_inner());
+        let _exclusive = exclusive(&shared.gate);
         if size != 0 && size <= shared.env.info().map_size {
             return Ok(()); // another thread grew it meanwhile
         }
@@ -243,6 +243,25 @@ impl Database {
             other => other.into(),
         })
     }
+}
+
+/// The gate's write side, for a resize. Waiting on it would queue in front of every new read
+/// (the lock favours writers), so a long holder of the read side (a copy or a whole-file check
+/// holds one transaction throughout) would stall every search until it ends. It is taken
+/// between reads instead, polling for up to a second, and waited for only after that (so a
+/// resize is not starved by reads that keep overlapping).
+fn exclusive(gate: &RwLock<()>) -> std::sync::RwLockWriteGuard<'_, ()> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(1) {
+        match gate.try_write() {
+            Ok(guard) => return guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                std::thread::sleep(std::time::Duration::from_micros(200))
+            }
+        }
+    }
+    gate.write().unwrap_or_else(|p| p.into_inner())
 }
 
 fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {

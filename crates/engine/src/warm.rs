@@ -24,6 +24,9 @@ const PAGE: usize = 4096;
 /// one).
 const THREADS: usize = 16;
 
+/// Nodes a thread reads in one read transaction.
+const BATCH: usize = 512;
+
 /// What a warm-up brought in.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WarmStats {
@@ -108,38 +111,54 @@ impl Database {
                     .map(|(t, part)| {
                         let (pages, nodes, full) = (&pages, &nodes, &full);
                         let upper = if t == 0 { upper } else { &[] };
-                        scope.spawn(move || {
-                            self.read(|txn| {
-                                let view = searchable(s, txn, index)?;
-                                let stop = |pages_full: bool| {
-                                    if pages_full {
-                                        full.store(true, Ordering::Relaxed);
-                                    }
-                                    full.load(Ordering::Relaxed) || cancelled()
-                                };
-                                for &(level, id) in upper {
-                                    let links = view.upper_links(txn, id, level).unwrap_or(&[]);
-                                    let value = view.walk_value(s, txn, id)?.unwrap_or(&[]);
-                                    if stop(!pages.add(links) || !pages.add(value)) {
-                                        return Ok(Vec::new());
-                                    }
+                        scope.spawn(move || -> Result<Vec<u32>> {
+                            let stop = |pages_full: bool| {
+                                if pages_full {
+                                    full.store(true, Ordering::Relaxed);
                                 }
-                                let mut next = Vec::new();
-                                let mut list = Vec::new();
-                                for &id in part {
-                                    let value = view.walk_value(s, txn, id)?.unwrap_or(&[]);
-                                    let Some(record) = view.links(s, txn, id)? else {
-                                        continue;
-                                    };
-                                    if stop(!pages.add(value) || !pages.add(record)) {
-                                        break;
+                                full.load(Ordering::Relaxed) || cancelled()
+                            };
+                            let mut next = Vec::new();
+                            let mut list = Vec::new();
+                            // Short transactions, so a resize of the map never waits long.
+                            for part in upper.chunks(BATCH) {
+                                let done = self.read(|txn| {
+                                    let view = searchable(s, txn, index)?;
+                                    for &(level, id) in part {
+                                        let links = view.upper_links(txn, id, level).unwrap_or(&[]);
+                                        let value = view.walk_value(s, txn, id)?.unwrap_or(&[]);
+                                        if stop(!pages.add(links) || !pages.add(value)) {
+                                            return Ok(true);
+                                        }
                                     }
-                                    nodes.fetch_add(1, Ordering::Relaxed);
-                                    links::decode_into(record, id, &mut list)?;
-                                    next.extend_from_slice(&list);
+                                    Ok(false)
+                                })?;
+                                if done {
+                                    return Ok(next);
                                 }
-                                Ok(next)
-                            })
+                            }
+                            for part in part.chunks(BATCH) {
+                                let done = self.read(|txn| {
+                                    let view = searchable(s, txn, index)?;
+                                    for &id in part {
+                                        let value = view.walk_value(s, txn, id)?.unwrap_or(&[]);
+                                        let Some(record) = view.links(s, txn, id)? else {
+                                            continue;
+                                        };
+                                        if stop(!pages.add(value) || !pages.add(record)) {
+                                            return Ok(true);
+                                        }
+                                        nodes.fetch_add(1, Ordering::Relaxed);
+                                        links::decode_into(record, id, &mut list)?;
+                                        next.extend_from_slice(&list);
+                                    }
+                                    Ok(false)
+                                })?;
+                                if done {
+                                    break;
+                                }
+                            }
+                            Ok(next)
                         })
                     })
                     .collect();
