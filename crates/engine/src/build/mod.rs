@@ -1,0 +1,288 @@
+//! The build: inserts the items changed since the last build into the graph, repairs the links
+//! that pointed at deleted items, and writes the touched nodes back, all in one write
+//! transaction (it commits or changes nothing).
+//!
+//! The phases, one module each: `quantized` learns the quantizer and codes the nodes of a
+//! quantized index, `load` reads the graph, `repair` re-links around removed nodes,
+//! `insert` adds the new ones, `reconnect` makes every node reachable again and `write`
+//! stores what changed. `graph` holds the graph they work on, `params` the build's settings.
+
+mod graph;
+mod insert;
+mod load;
+mod params;
+mod quantized;
+mod reconnect;
+mod repair;
+mod write;
+
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use heed::RwTxn;
+use roaring::RoaringBitmap;
+
+use crate::error::{Error, Result};
+use crate::header::Header;
+use crate::items::{load_header, load_set, put_header, put_set};
+use crate::keys;
+use crate::quant::{Quantization, Quantizer};
+use crate::space::{Plain, Space};
+use crate::store::{Database, Shared};
+use crate::with_metric;
+
+use graph::Entry;
+use insert::insert_all;
+use load::load_graph;
+use params::Params;
+use quantized::{coded_nodes, quantizer_for};
+use reconnect::reconnect;
+use repair::repair;
+use write::write_graph;
+
+/// How to build. `None` keeps the stored value (or the default for a first build).
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Links per node on upper levels (default 16, from 2 to 256).
+    pub m: Option<u16>,
+    /// Links per node on level 0 (default 2 × m).
+    pub m0: Option<u16>,
+    /// Beam width while inserting (default 100).
+    pub ef_construction: Option<usize>,
+    /// Seed of the level assignment (default 0): the same seed and items give the same graph
+    /// when built on one thread.
+    pub seed: Option<u64>,
+    /// Relaxation of the neighbour-selection heuristic (default 1.0; ≥ 1 keeps more links).
+    pub alpha: Option<f32>,
+    /// Quantized indexes: learn the quantizer again from the items now stored and re-code every
+    /// item (the first build always learns it; later builds code new items with it).
+    pub retrain: bool,
+}
+
+/// What a build did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildStats {
+    pub inserted: u64,
+    pub deleted: u64,
+    pub items: u64,
+    pub seconds: f64,
+}
+
+/// Progress of a long operation: `done` of `total` in the named phase.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    pub phase: &'static str,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Where a build reports and whether it should stop.
+pub struct Control<'a> {
+    pub progress: &'a (dyn Fn(Progress) + Sync),
+    pub cancel: &'a AtomicBool,
+}
+
+impl Control<'_> {
+    fn check(&self) -> Result<()> {
+        if self.cancel.load(AtomicOrdering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        Ok(())
+    }
+    fn report(&self, phase: &'static str, done: u64, total: u64) {
+        (self.progress)(Progress { phase, done, total });
+    }
+}
+
+impl Database {
+    /// Builds `index`: inserts what was added since the last build and repairs what was deleted.
+    pub fn build(
+        &self,
+        index: u16,
+        options: &BuildOptions,
+        control: &Control<'_>,
+    ) -> Result<BuildStats> {
+        let start = Instant::now();
+        control.check()?;
+        // A write on a read-only database says so, whether or not the index exists.
+        if self.is_read_only() {
+            return Err(Error::ReadOnly);
+        }
+        let s = &*self.shared;
+        let Some(info) = self.info(index)? else {
+            return Err(Error::IndexNotFound(index));
+        };
+        // Links, sets and copy-on-write of the touched pages: a generous estimate.
+        let estimate = info.items as usize * (info.metric.stored_len(info.dimensions) + 400);
+        let mut stats = self.write(estimate, |txn| {
+            let header = load_header(s, txn, index)?.ok_or(Error::IndexNotFound(index))?;
+            with_metric!(header.metric, D => match header.quantization {
+                Quantization::None => {
+                    build_in(s, txn, index, header, options, control, &Plain::<D>::new(), None)
+                }
+                _ => {
+                    let quantizer = quantizer_for(s, txn, index, &header, options, control)?;
+                    let retrain = quantizer.1;
+                    match &quantizer.0 {
+                        Quantizer::Int8(q) => {
+                            build_in(s, txn, index, header, options, control, q, Some((&quantizer.0, retrain)))
+                        }
+                        Quantizer::Binary(q) => {
+                            build_in(s, txn, index, header, options, control, q, Some((&quantizer.0, retrain)))
+                        }
+                    }
+                }
+            })
+        })?;
+        stats.seconds = start.elapsed().as_secs_f64();
+        Ok(stats)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_in<S: Space>(
+    s: &Shared,
+    txn: &mut RwTxn<'_>,
+    index: u16,
+    mut header: Header,
+    options: &BuildOptions,
+    control: &Control<'_>,
+    space: &S,
+    quantizer: Option<(&Quantizer, bool)>,
+) -> Result<BuildStats> {
+    let params = Params::resolve(options, &header)?;
+    let updated = load_set(s, txn, index, keys::META_UPDATED)?;
+    let deleted = load_set(s, txn, index, keys::META_DELETED)?;
+    let stored_len = header.metric.stored_len(header.dimensions as usize);
+    let recode = quantizer.is_some_and(|(_, new)| new);
+    if header.built && updated.is_empty() && deleted.is_empty() && !recode {
+        control.report("write", 0, 0);
+        return Ok(BuildStats {
+            inserted: 0,
+            deleted: 0,
+            items: header.items,
+            seconds: 0.0,
+        });
+    }
+
+    let coded = match quantizer {
+        Some((q, _)) => Some(coded_nodes(
+            s, txn, index, stored_len, q, &updated, recode, control,
+        )?),
+        None => None,
+    };
+    let code_len = quantizer.map_or(0, |(q, _)| q.code_len());
+    let graph = load_graph(
+        space,
+        s,
+        txn,
+        index,
+        stored_len,
+        coded.as_ref(),
+        &params,
+        control,
+    )?;
+    let n = graph.ids.len();
+    let removed: Vec<u32> = (0..n as u32)
+        .filter(|&p| {
+            let id = graph.ids[p as usize];
+            graph.in_graph[p as usize] && (deleted.contains(id) || updated.contains(id))
+        })
+        .collect();
+    let inserted: Vec<u32> = (0..n as u32)
+        .filter(|&p| updated.contains(graph.ids[p as usize]))
+        .collect();
+    let mut graph = graph;
+
+    repair(space, &graph, &removed, &params, control)?;
+    for &p in &removed {
+        graph.in_graph[p as usize] = false;
+        graph.links0.write(p, &[]);
+        graph.upper[p as usize].clear();
+    }
+    // Give the nodes to insert their levels and empty link lists before anyone can reach them.
+    for &p in &inserted {
+        let level = params.level_of(graph.ids[p as usize]);
+        graph.levels[p as usize] = level;
+        graph.upper[p as usize] = (0..level).map(|_| Mutex::new(Vec::new())).collect();
+    }
+
+    // The entry point: the kept node on the highest level (smallest id among equals).
+    let mut entry = Entry { node: None, top: 0 };
+    for p in 0..n {
+        if graph.in_graph[p] && (entry.node.is_none() || graph.levels[p] > entry.top) {
+            entry = Entry {
+                node: Some(p as u32),
+                top: graph.levels[p],
+            };
+        }
+    }
+
+    let entry = insert_all(space, &graph, &inserted, entry, &params, control)?;
+    for &p in &inserted {
+        graph.in_graph[p as usize] = true;
+    }
+    reconnect(space, &graph, entry.node, &params, control)?;
+    if recode {
+        // New codes for every node: every level-0 record is written again.
+        for dirty in &graph.dirty {
+            dirty.store(true, AtomicOrdering::Relaxed);
+        }
+    }
+
+    // Collect what to write, then let go of the borrowed vectors before writing.
+    let mut scratch = Vec::new();
+    let mut output: Vec<(u32, u32, Vec<Vec<u32>>)> = Vec::new();
+    for p in 0..n {
+        if !graph.in_graph[p] || !graph.dirty[p].load(AtomicOrdering::Relaxed) {
+            continue;
+        }
+        let mut levels = Vec::with_capacity(1 + graph.upper[p].len());
+        let to_ids =
+            |list: &[u32]| -> Vec<u32> { list.iter().map(|&q| graph.ids[q as usize]).collect() };
+        graph.links0.read(p as u32, &mut scratch);
+        levels.push(to_ids(&scratch));
+        levels.extend(
+            graph.upper[p]
+                .iter()
+                .map(|list| to_ids(&list.lock().unwrap_or_else(|e| e.into_inner()))),
+        );
+        output.push((graph.ids[p], p as u32, levels));
+    }
+    let removed_ids: Vec<u32> = removed.iter().map(|&p| graph.ids[p as usize]).collect();
+    header.entry_points = entry
+        .node
+        .map(|p| vec![graph.ids[p as usize]])
+        .unwrap_or_default();
+    header.top_level = entry.top;
+    drop(graph);
+
+    // Keep the codes, let go of the full vectors borrowed from the transaction.
+    let codes = coded.map(|c| c.codes);
+    let codes = codes.as_deref().map(|c| (c, code_len));
+    write_graph(
+        s,
+        txn,
+        index,
+        &output,
+        codes,
+        &removed_ids,
+        &updated,
+        &deleted,
+        control,
+    )?;
+    header.built = true;
+    header.m = params.m as u16;
+    header.m0 = params.m0 as u16;
+    put_header(s, txn, index, &header)?;
+    put_set(s, txn, index, keys::META_UPDATED, &RoaringBitmap::new())?;
+    put_set(s, txn, index, keys::META_DELETED, &RoaringBitmap::new())?;
+    control.check()?;
+    Ok(BuildStats {
+        inserted: updated.len(),
+        deleted: (deleted - &updated).len(),
+        items: header.items,
+        seconds: 0.0,
+    })
+}

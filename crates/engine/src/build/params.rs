@@ -1,0 +1,78 @@
+//! The build's settings, resolved from the options and the stored header, and the level
+//! assignment of new nodes.
+
+use super::BuildOptions;
+use crate::error::{Error, Result};
+use crate::header::Header;
+
+/// Highest level a node can get (levels above this are clamped).
+pub(super) const MAX_LEVEL: u8 = 16;
+
+pub(super) struct Params {
+    pub(super) m: usize,
+    pub(super) m0: usize,
+    pub(super) ef_construction: usize,
+    seed: u64,
+    pub(super) alpha: f32,
+}
+
+impl Params {
+    pub(super) fn resolve(options: &BuildOptions, header: &Header) -> Result<Params> {
+        let stored = header.built.then_some((header.m, header.m0));
+        let m = options.m.or(stored.map(|s| s.0)).unwrap_or(16) as usize;
+        if !(2..=256).contains(&m) {
+            return Err(Error::InvalidArgument(format!(
+                "m must be from 2 to 256, received {m}"
+            )));
+        }
+        let m0 = match (options.m0, options.m, stored) {
+            (Some(m0), _, _) => m0 as usize,
+            (None, None, Some((_, m0))) => m0 as usize,
+            _ => 2 * m,
+        };
+        if m0 < m || m0 > 512 {
+            return Err(Error::InvalidArgument(format!(
+                "m0 must be from m ({m}) to 512, received {m0}"
+            )));
+        }
+        let ef_construction = options.ef_construction.unwrap_or(100);
+        if !(1..=10_000).contains(&ef_construction) {
+            return Err(Error::InvalidArgument(format!(
+                "efConstruction must be from 1 to 10000, received {ef_construction}"
+            )));
+        }
+        let alpha = options.alpha.unwrap_or(1.0);
+        if !(1.0..=2.0).contains(&alpha) {
+            return Err(Error::InvalidArgument(format!(
+                "alpha must be from 1 to 2, received {alpha}"
+            )));
+        }
+        Ok(Params {
+            m,
+            m0,
+            ef_construction: ef_construction.max(m0),
+            seed: options.seed.unwrap_or(0),
+            alpha,
+        })
+    }
+
+    pub(super) fn capacity(&self, level: usize) -> usize {
+        if level == 0 {
+            self.m0
+        } else {
+            self.m
+        }
+    }
+
+    /// The level of `id`: geometric with factor 1/ln(m), a pure function of the seed and id.
+    pub(super) fn level_of(&self, id: u32) -> u8 {
+        let mut x = self.seed ^ (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^= x >> 31;
+        // Uniform in (0, 1].
+        let u = ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+        let level = (-u.ln() / (self.m as f64).ln()).floor();
+        level.min(MAX_LEVEL as f64) as u8
+    }
+}
