@@ -43,9 +43,10 @@ impl DbState {
             .ok_or_else(Failure::closed)
     }
 
-    /// Starts reading `budget` bytes of `index`'s hot pages in the background, unless a
-    /// prefetch of it is already running; `close()` stops it. The reader is usable at once and
-    /// gets faster as the pages arrive; a failure only leaves pages unread.
+    /// In the background, unless it runs for `index` already: fills the reader's tables of
+    /// `index` in one pass (a fresh reader's first searches otherwise look each node up), then
+    /// reads `budget` bytes of its hot pages; `close()` stops it. The reader is usable at once
+    /// and gets faster as this goes on; a failure only leaves it undone.
     fn prefetch(self: &Arc<Self>, db: engine::Database, index: u16, budget: u64) {
         if !self
             .prefetching
@@ -59,7 +60,12 @@ impl DbState {
         let started = std::thread::Builder::new()
             .name("hannoy-prefetch".into())
             .spawn(move || {
-                let _ = db.warm(index, budget, Some(&state.closing));
+                if !state.closing.load(Ordering::Relaxed) {
+                    let _ = db.fill_tables(index);
+                }
+                if budget > 0 {
+                    let _ = db.warm(index, budget, Some(&state.closing));
+                }
                 state.prefetch_done(index);
             });
         if started.is_err() {
@@ -248,9 +254,7 @@ impl Database {
             Ok(ReadTask::new(
                 move || {
                     let info = db.open_reader(index)?;
-                    if prefetch > 0 {
-                        state.prefetch(db, index, prefetch);
-                    }
+                    state.prefetch(db, index, prefetch);
                     Ok((state, info))
                 },
                 convert,

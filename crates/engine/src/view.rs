@@ -96,6 +96,24 @@ impl Table {
         }
     }
 
+    /// Fills the `which` slot of `id` from a value LMDB returned for the table's commit (a
+    /// cursor pass), unless it is filled already or cannot hold it.
+    fn fill(&self, which: usize, id: u32, bytes: &[u8]) {
+        let Some(slot) = self.slots.get(id as usize).map(|pair| &pair[which]) else {
+            return;
+        };
+        let ptr = bytes.as_ptr() as usize as u64;
+        if ptr >> 48 != 0 || bytes.len() > 0xffff {
+            return;
+        }
+        let _ = slot.compare_exchange(
+            UNKNOWN,
+            (ptr << 16) | bytes.len() as u64,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
     /// The `which` value of `id` in `db`, through the table.
     fn get<'t>(
         &self,
@@ -149,6 +167,8 @@ pub(crate) struct View {
     table: Table,
     /// See `vectors_cold`.
     cold: std::sync::atomic::AtomicBool,
+    /// Whether `fill_links` ran (or runs) for this view.
+    filled: std::sync::atomic::AtomicBool,
     /// The links of every node on every level above 0: (pointer into the map, length).
     upper: HashMap<u64, (usize, usize), BuildHasherDefault<IdHasher>>,
 }
@@ -201,6 +221,7 @@ impl View {
             slots,
             table: Table::new(slots),
             cold: Default::default(),
+            filled: Default::default(),
             upper,
         })
     }
@@ -287,6 +308,28 @@ impl View {
 
     pub(crate) fn prefetch_links(&self, id: u32) {
         self.table.prefetch_value(LINKS, id);
+    }
+
+    /// Fills the table's level-0 slots (links, and the codes in front of them in a quantized
+    /// index) in one cursor pass over the index's links, in key order, instead of one B-tree
+    /// lookup per node as searches meet them at random: a fresh reader's first queries pay
+    /// those lookups otherwise. Once per view; `txn` must read the view's commit.
+    pub(crate) fn fill_links(&self, s: &Shared, txn: &ReadTxn<'_>) -> Result<()> {
+        if txn.id() != self.txn_id || self.slots == 0 || self.filled.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let (start, end) = node_range(self.index);
+        let range = (
+            std::ops::Bound::Included(&start[..]),
+            std::ops::Bound::Excluded(&end[..]),
+        );
+        for entry in s.links.range(txn, &range)? {
+            let (key, value) = entry?;
+            if let Some(id) = keys::id_of(key) {
+                self.table.fill(LINKS, id, value);
+            }
+        }
+        Ok(())
     }
 
     /// Asks the kernel to read the full vector of `id` ahead, when its place is known.
