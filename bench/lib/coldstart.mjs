@@ -1,0 +1,225 @@
+// The cold-start run (`npm run bench -- --cold-start`, issue 12): on the indexes the scale run
+// built (bench/data/indexes/synth384-<n>-scale/: hannoy-node, and hannoy-node-binary when it is
+// there), each case in a fresh process (bench/engines/coldstart-child.mjs), k --k, ef
+// --scale-ef, one awaited query at a time:
+//   - page cache warm (the index directory read through just before) and dropped (`sync; echo 3
+//     > /proc/sys/vm/drop_caches`, root only; skipped with a message otherwise);
+//   - each without prefetch, with db.reader(0, { prefetch }) and with await reader.warm({ bytes })
+//     before the queries, prefetch / warm bytes = --cold-start-fraction (10 %) of data.mdb;
+//   - measured: open + first query (Database.open + db.reader + the first search; warm() apart),
+//     p50 / p99 of the first 100 queries, QPS of the first and of the second pass over the queries;
+// and writes bench/results/cold-start-<n>.{json,md}. It builds nothing: run --scale first.
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { dropCaches } from './cgroup.mjs';
+
+const VARIANTS = ['none', 'prefetch', 'warm'];
+const CACHES = ['warm', 'dropped'];
+const ENGINES = ['hannoy-node', 'hannoy-node-binary'];
+
+export async function coldStartRun(h) {
+  const { o, say, die, runChild, fmtInt, fmtMiB, kName, round, machineInfo, readHeader, DATA, RESULTS, ROOT, BENCH, MiB } = h;
+  const t0 = Date.now();
+  const n = o.scaleN, name = `synth384-${kName(n)}`, metric = o.metric;
+  const fraction = o.coldStartFraction;
+  const queriesFile = path.join(DATA, `${name}.queries.f32`);
+  const gtFile = path.join(DATA, `${name}.gt-${metric}-k${o.k}.u32`);
+  if (!fs.existsSync(queriesFile)) die(`--cold-start: ${path.relative(ROOT, queriesFile)} not found: run \`npm run bench -- --scale${n !== 600000 ? ` --scale-n ${n}` : ''}\` first`);
+  const haveGt = fs.existsSync(gtFile);
+  if (!haveGt) say(`bench: --cold-start: no ground truth ${path.relative(ROOT, gtFile)}: no recall`);
+  const qh = readHeader(queriesFile), nq = qh.rows;
+  const indexDir = path.join(DATA, 'indexes', `${name}-scale`);
+  const engines = (o.onlyGiven ? o.only : ENGINES);
+  for (const e of engines) if (!ENGINES.includes(e)) die(`--cold-start runs ${ENGINES.join(', ')}, not ${e}`);
+  fs.mkdirSync(path.join(DATA, 'logs'), { recursive: true });
+  const logFile = (e) => path.join(DATA, 'logs', `${name}-cold-start-${e}.log`);
+  const child = { cmd: process.execPath, args: [path.join(BENCH, 'engines', 'coldstart-child.mjs')] };
+  if (process.env.HANNOY_READER_PREFETCH_MEMORY !== undefined) {
+    say(`bench: --cold-start: unsetting HANNOY_READER_PREFETCH_MEMORY=${process.env.HANNOY_READER_PREFETCH_MEMORY} for the child processes (prefetch is passed to db.reader where a case asks for it)`);
+    delete process.env.HANNOY_READER_PREFETCH_MEMORY;
+  }
+  // can we drop the page cache?
+  const notRoot = typeof process.getuid === 'function' && process.getuid() !== 0;
+  let dropWhy = notRoot ? 'not root: dropping the page cache (/proc/sys/vm/drop_caches) needs root' : dropCaches();
+  if (dropWhy) say(`bench: --cold-start: ${dropWhy}: skipping the page-cache-dropped cases`);
+
+  const res = {
+    kind: 'cold-start',
+    dataset: { name, queriesFile: path.relative(ROOT, queriesFile), gtFile: haveGt ? path.relative(ROOT, gtFile) : null, n, nq, dim: qh.cols, metric, k: o.k },
+    params: { k: o.k, ef: o.scaleEf, fraction, firstN: 100, passes: 2, passTimeBoxSeconds: o.coldStartTimeBox, mode: 'one awaited reader.search at a time', open: 'Database.open(dir, { readOnly: true })' },
+    dropCaches: dropWhy ? { ok: false, reason: dropWhy } : { ok: true },
+    machine: { ...machineInfo(), disk: diskInfo(indexDir) }, addon: addonInfo(), engines: {},
+  };
+  const files = () => {
+    fs.mkdirSync(RESULTS, { recursive: true });
+    const jf = path.join(RESULTS, `cold-start-${kName(n)}.json`);
+    res.goals = goals(res);
+    res.durationSeconds = round((Date.now() - t0) / 1000, 1);
+    fs.writeFileSync(jf, JSON.stringify(res, null, 1) + '\n');
+    fs.writeFileSync(jf.replace(/\.json$/, '.md'), markdown(res));
+    return jf;
+  };
+
+  // reads every file of the index directory through the page cache
+  function warmCache(dir) {
+    const t = Date.now();
+    let bytes = 0;
+    const buf = Buffer.alloc(16 * MiB);
+    for (const f of fs.readdirSync(dir)) {
+      const fd = fs.openSync(path.join(dir, f), 'r');
+      try { let r; while ((r = fs.readSync(fd, buf, 0, buf.length, null)) > 0) bytes += r; } finally { fs.closeSync(fd); }
+    }
+    return { bytes, seconds: round((Date.now() - t) / 1000, 2) };
+  }
+
+  say(`bench: --cold-start: ${name}: ${fmtInt(nq)} queries, k ${o.k}, ef ${o.scaleEf}, one awaited query at a time; prefetch / warm bytes = ${fraction * 100} % of data.mdb; engines: ${engines.join(', ')}`);
+  for (const e of engines) {
+    const indexPath = path.join(indexDir, `${e}-${metric}-m${o.m}-efc${o.efConstruction}`);
+    const dataFile = path.join(indexPath, 'data.mdb');
+    const r = res.engines[e] = { status: 'ok', indexPath: path.relative(ROOT, indexPath) };
+    if (!fs.existsSync(dataFile) || !fs.existsSync(indexPath + '.build.json')) {
+      Object.assign(r, { status: 'skipped', reason: `no complete index at ${path.relative(ROOT, indexPath)} (the scale run builds it: npm run bench -- --scale)` });
+      say(`  [${e}] skipped: ${r.reason}`);
+      continue;
+    }
+    try { const rec = JSON.parse(fs.readFileSync(indexPath + '.build.json', 'utf8')); r.build = rec.build; r.builtAt = rec.builtAt; } catch {}
+    const st = fs.statSync(dataFile);
+    r.dataMdbBytes = st.size;
+    r.dataMdbAllocatedBytes = st.blocks * 512;
+    r.bytes = Math.round(fraction * st.size);
+    say(`\nbench: --cold-start: ${e}: data.mdb ${fmtInt(st.size)} bytes (${fmtMiB(st.size)} MiB); prefetch / warm ${fmtInt(r.bytes)} bytes (${fmtMiB(r.bytes)} MiB)`);
+    r.cases = [];
+    for (const cache of CACHES) {
+      for (const variant of VARIANTS) {
+        const c = { cache, variant, bytes: variant === 'none' ? null : r.bytes };
+        r.cases.push(c);
+        if (cache === 'dropped' && dropWhy) { Object.assign(c, { status: 'skipped', reason: dropWhy }); continue; }
+        if (cache === 'warm') c.warmCache = warmCache(indexPath);
+        else {
+          const why = dropCaches();
+          if (why) { Object.assign(c, { status: 'skipped', reason: why }); continue; }
+        }
+        c.residentBefore = resident(dataFile);
+        const tag = `${e} ${cache} cache, ${variant === 'none' ? 'no prefetch' : variant === 'prefetch' ? 'prefetch' : 'warm()'}`;
+        const s = await runChild({
+          ...child, tag, logFile: logFile(e), timeoutS: Math.round(o.coldStartTimeBox * 2 + 180),
+          cfg: { engine: e, cache, variant, bytes: c.bytes, indexPath, queriesFile, gtFile: haveGt ? gtFile : null, nq, k: o.k, ef: o.scaleEf, firstN: 100, passes: 2, passTimeBoxSeconds: o.coldStartTimeBox },
+        });
+        c.residentAfter = resident(dataFile);
+        c.processWallSeconds = round(s.wallS, 2);
+        c.peakMonitored = s.peak;
+        if (!s.ok) { Object.assign(c, { status: 'failed', error: s.error }); say(`  [${tag}] failed: ${s.error}`); files(); continue; }
+        const x = s.result;
+        const [p1, p2] = x.passes;
+        Object.assign(c, {
+          status: 'ok', importMs: x.importMs, openMs: x.openMs, readerMs: x.readerMs, warm: x.warm, firstQueryMs: x.firstQueryMs,
+          openFirstQueryMs: x.openFirstQueryMs, readyMs: x.readyMs, recall: x.recall, recallQueries: x.recallQueries,
+          first100: { queries: p1.firstN, p50Ms: p1.p50FirstNMs, p99Ms: p1.p99FirstNMs, meanMs: p1.meanFirstNMs },
+          pass1: pick(p1), pass2: p2 ? pick(p2) : null,
+          pass1OverPass2: p2 && p1.complete && p2.complete ? round(p1.qps / p2.qps, 3) : null,
+          stages: x.stages, memoryAtEnd: x.memoryAtEnd,
+        });
+        say(`  [${tag}] open + first query ${c.openFirstQueryMs} ms${c.warm ? ` (warm() ${c.warm.ms} ms apart: ${fmtMiB(c.warm.bytes)} MiB, ${fmtInt(c.warm.nodes)} nodes)` : ''}; first 100: p50 ${c.first100.p50Ms} / p99 ${c.first100.p99Ms} ms; pass 1 ${fmtInt(c.pass1.qps)} QPS, pass 2 ${c.pass2 ? fmtInt(c.pass2.qps) : '—'} QPS (${c.pass1OverPass2 ?? '—'}×); recall ${c.recall}; major faults ${fmtInt(c.stages.all.majorFaults)}, read ${fmtMiB(c.stages.all.readBytes)} MiB`);
+        files();
+      }
+    }
+    files();
+  }
+  const jf = files();
+  say(`\nbench: wrote ${path.relative(ROOT, jf)} and ${path.basename(jf).replace(/\.json$/, '.md')}\n`);
+  say(markdown(res));
+  say('Goals (issue 12, cold start):');
+  for (const g of res.goals) say(`  [${g.met === null ? ' n/a ' : g.met ? ' met ' : 'NOT MET'}] ${g.goal}: ${g.measured ?? '—'} (target ${g.target})${g.detail ? ' — ' + g.detail : ''}`);
+  say(`\nbench: done in ${res.durationSeconds} s`);
+
+  // ------------------------------------------------------------ helpers
+  function pick(p) { return { queries: p.queries, complete: p.complete, seconds: p.seconds, qps: p.qps, p50Ms: p.p50Ms, p99Ms: p.p99Ms, meanMs: p.meanMs }; }
+
+  // bytes of the file in the page cache (fincore, util-linux), or null
+  function resident(file) {
+    const r = spawnSync('fincore', ['-J', '--bytes', '-o', 'RES,SIZE', file], { encoding: 'utf8' });
+    if (r.status !== 0) return null;
+    try { const j = JSON.parse(r.stdout).fincore[0]; return Number(j.res); } catch { return null; }
+  }
+
+  // which build of the addon ran (the .node file's time; the index's build time is in its record)
+  function addonInfo() {
+    const out = { module: process.env.HANNOY_BENCH_ADDON || path.join(ROOT, 'index.js') };
+    try { out.version = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version; } catch {}
+    try {
+      const f = fs.readdirSync(ROOT).filter((x) => x.endsWith('.node'));
+      out.binaries = f.map((x) => ({ file: x, bytes: fs.statSync(path.join(ROOT, x)).size, mtime: fs.statSync(path.join(ROOT, x)).mtime.toISOString() }));
+    } catch {}
+    return out;
+  }
+
+  function diskInfo(dir) {
+    const out = {};
+    try {
+      const r = spawnSync('df', ['-T', '-P', dir], { encoding: 'utf8' });
+      const f = r.stdout.trim().split('\n').pop().split(/\s+/);
+      Object.assign(out, { device: f[0], fsType: f[1], mount: f[6] });
+      const dev = path.basename(out.device).replace(/p?\d+$/, '');
+      const rot = fs.readFileSync(`/sys/block/${dev}/queue/rotational`, 'utf8').trim();
+      out.rotational = rot === '1';
+      try { out.scheduler = fs.readFileSync(`/sys/block/${dev}/queue/scheduler`, 'utf8').trim(); } catch {}
+      try { out.readAheadKiB = Number(fs.readFileSync(`/sys/block/${dev}/queue/read_ahead_kb`, 'utf8').trim()); } catch {}
+    } catch {}
+    return out;
+  }
+
+  function find(e, cache, variant) {
+    return res.engines[e]?.cases?.find((c) => c.cache === cache && c.variant === variant && c.status === 'ok') || null;
+  }
+
+  function goals(res) {
+    const G = [];
+    const add = (goal, measured, target, met, detail) => G.push({ goal, measured, target, met, detail: detail || null });
+    for (const [e, r] of Object.entries(res.engines)) {
+      if (r.status !== 'ok') { add(`${e}: every goal`, null, '—', null, r.reason); continue; }
+      for (const v of ['none', 'prefetch']) {
+        const g = `${e}, page cache warm, ${v === 'none' ? 'without prefetch' : `with prefetch ${fmtMiB(r.bytes)} MiB`}: QPS of the first pass vs the second`;
+        const c = find(e, 'warm', v);
+        if (!c) add(g, null, '≥ 0.7×', null, 'the case did not run');
+        else if (c.pass1OverPass2 === null) add(g, null, '≥ 0.7×', null, 'a pass was cut by the time box');
+        else add(g, `${c.pass1OverPass2}×`, '≥ 0.7×', c.pass1OverPass2 >= 0.7, `${fmtInt(c.pass1.qps)} vs ${fmtInt(c.pass2.qps)} QPS`);
+      }
+      {
+        const g = `${e}, page cache dropped: p50 of the first 100 queries with prefetch ${fmtMiB(r.bytes)} MiB (${fraction * 100} % of data.mdb) vs without`;
+        const a = find(e, 'dropped', 'none'), b = find(e, 'dropped', 'prefetch');
+        if (res.dropCaches && !res.dropCaches.ok) add(g, null, '≤ 0.5×', null, res.dropCaches.reason);
+        else if (!a || !b) add(g, null, '≤ 0.5×', null, `${!a ? 'no prefetch' : 'prefetch'} case did not run`);
+        else { const x = round(b.first100.p50Ms / a.first100.p50Ms, 3); add(g, `${x}×`, '≤ 0.5×', x <= 0.5, `${b.first100.p50Ms} ms vs ${a.first100.p50Ms} ms`); }
+      }
+    }
+    return G;
+  }
+
+  function markdown(res) {
+    const L = [], ds = res.dataset, p = res.params, m = res.machine;
+    const lbl = { none: 'no prefetch', prefetch: 'prefetch', warm: 'warm()' };
+    L.push(`# Cold start: ${ds.name}`, '');
+    L.push(`The indexes of the scale run (\`bench/data/indexes/${ds.name}-scale/\`, M = ${o.m}, efConstruction = ${o.efConstruction}), ${fmtInt(ds.n)} vectors × ${ds.dim}, ${ds.metric}; ${fmtInt(ds.nq)} queries (\`${ds.queriesFile}\`), k ${p.k}, ef ${p.ef}, one awaited \`reader.search\` at a time, in a fresh process per case; recall@${p.k} over the first pass against ${ds.gtFile ? `\`${ds.gtFile}\`` : '— (no ground truth)'}.`);
+    L.push(`Machine: ${m.cores} cores, ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB, Node ${m.node}, ${m.platform}, kernel ${m.kernel}; disk ${m.disk.device ?? '?'} (${m.disk.fsType ?? '?'}${m.disk.rotational !== undefined ? `, reported ${m.disk.rotational ? 'rotational' : 'non-rotational'}` : ''}${m.disk.readAheadKiB !== undefined ? `, read-ahead ${m.disk.readAheadKiB} KiB` : ''}); load average at start ${m.loadAverageAtStart.join(' / ')}. ${m.date}. Addon ${res.addon.version ?? '?'}${(res.addon.binaries || []).map((x) => `, ${x.file} of ${x.mtime}`).join('')}.`);
+    L.push(`Cases: page cache **warm** (the index directory read through just before the process starts) or **dropped** (\`sync; echo 3 > /proc/sys/vm/drop_caches\` just before${res.dropCaches.ok ? '' : `; skipped: ${res.dropCaches.reason}`}); each with **no prefetch**, **prefetch** (\`db.reader(0, { prefetch })\`: read in the background, the Promise does not wait) and **warm()** (\`await reader.warm({ bytes })\` before the first query), prefetch / warm bytes = ${p.fraction * 100} % of data.mdb.`, '');
+    for (const [e, r] of Object.entries(res.engines)) {
+      L.push(`## ${e}`, '');
+      if (r.status !== 'ok') { L.push(`Skipped: ${r.reason}`, ''); continue; }
+      L.push(`data.mdb ${fmtInt(r.dataMdbBytes)} bytes (${fmtMiB(r.dataMdbBytes)} MiB); prefetch / warm ${fmtInt(r.bytes)} bytes (${fmtMiB(r.bytes)} MiB)${r.build?.quantization ? `; quantization ${r.build.quantization}` : ''}${r.builtAt ? `; built ${r.builtAt}` : ''}.`, '');
+      L.push('| page cache | variant | open + first query ms (open / reader / first search) | warm() ms (MiB, nodes) | first 100: p50 / p99 ms | pass 1 QPS (s) | pass 2 QPS | pass 1 / pass 2 | recall@10 | data.mdb cached before → after MiB | major faults | read MiB |');
+      L.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+      for (const c of r.cases) {
+        if (c.status !== 'ok') { L.push(`| ${c.cache} | ${lbl[c.variant]} | ${c.status}: ${String(c.reason || c.error).slice(0, 100)} | | | | | | | | | |`); continue; }
+        L.push(`| ${c.cache} | ${lbl[c.variant]} | ${c.openFirstQueryMs.toFixed(1)} (${c.openMs.toFixed(1)} / ${c.readerMs.toFixed(1)} / ${c.firstQueryMs.toFixed(1)}) | ${c.warm ? `${c.warm.ms.toFixed(0)} (${fmtMiB(c.warm.bytes)}, ${fmtInt(c.warm.nodes)})` : '—'} | ${c.first100.p50Ms.toFixed(2)} / ${c.first100.p99Ms.toFixed(2)} | ${fmtInt(c.pass1.qps)} (${c.pass1.seconds.toFixed(2)}${c.pass1.complete ? '' : `, cut at ${c.pass1.queries} q`}) | ${c.pass2 ? fmtInt(c.pass2.qps) : '—'} | ${c.pass1OverPass2 ?? '—'}${c.pass1OverPass2 !== null ? '×' : ''} | ${c.recall ?? '—'} | ${fmtMiB(c.residentBefore)} → ${fmtMiB(c.residentAfter)} | ${fmtInt(c.stages.all.majorFaults)} | ${fmtMiB(c.stages.all.readBytes)} |`);
+      }
+      L.push('');
+    }
+    L.push(`Open + first query: \`Database.open\` + \`db.reader\` + the first search, in the fresh process (the addon and the queries loaded before the clock starts); warm() is timed apart (between the reader and the first query). First 100: the latencies of the first pass's first 100 queries (the first query included). Pass 1 / pass 2: full passes over the ${fmtInt(ds.nq)} queries in order, pass 1 starting with the first query (after warm() where there is one); a pass is cut after ${p.passTimeBoxSeconds} s. Cached: data.mdb bytes in the page cache (fincore) before the process starts and after it ends. Major faults and read MiB (\`/proc/self/io\` read_bytes: what the process, the addon's threads included, fetched from the disk): the process's, from the open to the end.`, '');
+    L.push('## Goals (issue 12, cold start)', '');
+    L.push('| goal | measured | target | met |', '| --- | --- | --- | --- |');
+    for (const g of res.goals || []) L.push(`| ${g.goal} | ${g.measured ?? '—'}${g.detail ? ` (${g.detail})` : ''} | ${g.target} | ${g.met === null ? 'n/a' : g.met ? 'met' : 'not met'} |`);
+    L.push('');
+    return L.join('\n');
+  }
+}
