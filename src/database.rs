@@ -60,6 +60,8 @@ impl DbState {
         let started = std::thread::Builder::new()
             .name("hannoy-prefetch".into())
             .spawn(move || {
+                // Behind the searches: the reader is already answering.
+                engine::lower_thread_priority();
                 if !state.closing.load(Ordering::Relaxed) {
                     let _ = db.fill_tables(index);
                 }

@@ -34,7 +34,7 @@ pub use quant::Quantization;
 pub use search::{exact_scan_limit, BatchResult, Neighbor, SearchOptions, WALK_TO_SCAN};
 pub use store::{Database, OpenOptions, DEFAULT_MAP_SIZE};
 pub use verify::{IndexReport, VerifyReport};
-pub use warm::WarmStats;
+pub use warm::{lower_thread_priority, WarmStats};
 
 #[cfg(test)]
 mod corrupt_tests;

@@ -332,6 +332,26 @@ impl View {
         Ok(())
     }
 
+    /// Fills the table's vector slots in one cursor pass over the index's stored vectors (the
+    /// pass touches every page that holds them: do it only when they are in the page cache).
+    pub(crate) fn fill_vectors(&self, s: &Shared, txn: &ReadTxn<'_>) -> Result<()> {
+        if txn.id() != self.txn_id || self.slots == 0 {
+            return Ok(());
+        }
+        let (start, end) = node_range(self.index);
+        let range = (
+            std::ops::Bound::Included(&start[..]),
+            std::ops::Bound::Excluded(&end[..]),
+        );
+        for entry in s.nodes.range(txn, &range)? {
+            let (key, value) = entry?;
+            if let Some(id) = keys::id_of(key) {
+                self.table.fill(VECTOR, id, value);
+            }
+        }
+        Ok(())
+    }
+
     /// Asks the kernel to read the full vector of `id` ahead, when its place is known.
     pub(crate) fn advise_vector(&self, id: u32) {
         self.table.advise_value(VECTOR, id);

@@ -80,7 +80,18 @@ impl Database {
     /// opens.
     pub fn fill_tables(&self, index: u16) -> Result<()> {
         let s = &*self.shared;
-        self.read(|txn| searchable(s, txn, index)?.fill_links(s, txn))
+        let file = crate::verify::data_file(s.env.path());
+        // The vectors' slots too when the file is in the page cache (the pass then costs
+        // memory reads, not disk reads; it also maps every page for this process).
+        let resident = resident_share(&file).is_some_and(|share| share >= 0.9);
+        self.read(|txn| {
+            let view = searchable(s, txn, index)?;
+            view.fill_links(s, txn)?;
+            if resident {
+                view.fill_vectors(s, txn)?;
+            }
+            Ok(())
+        })
     }
 
     /// Reads up to `budget` bytes of `index`'s hot pages into memory (see the module's
@@ -194,6 +205,60 @@ impl Database {
             seconds: start.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// Lowers the calling thread's scheduling priority (nice 10), for background work that must not
+/// slow the searches running beside it; a no-op where threads have no priority of their own.
+pub fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take no pointers; on Linux a thread id names one thread,
+    // so only the calling thread's priority changes. A failure leaves it as it was.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}
+
+/// The share of `path`'s pages that are in the page cache, asked of the kernel (`mincore`) over
+/// a mapping of its own that is never read; `None` where that is not known.
+#[cfg(target_os = "linux")]
+fn resident_share(path: &std::path::Path) -> Option<f64> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len() as usize;
+    if len == 0 {
+        return None;
+    }
+    // SAFETY: a new private read-only mapping of an open file, at an address the kernel
+    // chooses; it is only passed to mincore (which reads page-table state, never the pages)
+    // and unmapped before returning, so nothing dereferences it.
+    unsafe {
+        let map = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            file.as_raw_fd(),
+            0,
+        );
+        if map == libc::MAP_FAILED {
+            return None;
+        }
+        let page = match libc::sysconf(libc::_SC_PAGESIZE) {
+            size if size > 0 => size as usize,
+            _ => PAGE,
+        };
+        let pages = len.div_ceil(page);
+        let mut resident = vec![0u8; pages];
+        let ok = libc::mincore(map, len, resident.as_mut_ptr()) == 0;
+        libc::munmap(map, len);
+        ok.then(|| resident.iter().filter(|&&b| b & 1 == 1).count() as f64 / pages as f64)
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn resident_share(_path: &std::path::Path) -> Option<f64> {
+    None
 }
 
 #[cfg(test)]
