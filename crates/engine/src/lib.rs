@@ -7,6 +7,7 @@
 pub mod build;
 mod copy;
 pub mod error;
+mod file;
 mod graph;
 pub mod header;
 mod items;

@@ -117,10 +117,10 @@ impl Database {
         }
         // Before LMDB maps the file: a file shorter than its meta page says would fault on
         // the first read past its end (SIGBUS), and a damaged tree on the first bad pointer.
-        let file = crate::verify::data_file(&canonical);
-        crate::verify::lmdb::check_size(&file, !options.read_only)?;
+        let file = crate::file::data_file(&canonical);
+        crate::file::check_size(&file, !options.read_only)?;
         if options.verify && file.exists() {
-            crate::verify::lmdb::check_structure(&file)?;
+            crate::file::check_structure(&file)?;
         }
         let shared = Arc::new(open_shared(&canonical, options)?);
         let db = Database {
@@ -129,8 +129,7 @@ impl Database {
         };
         if options.verify {
             // The structure was checked above; the records are read now that LMDB can.
-            let s = &*db.shared;
-            db.read(|txn| crate::verify::check_records(s, txn))?;
+            db.verify_records()?;
         }
         registry.insert(canonical, Arc::downgrade(&db.shared));
         Ok(db)

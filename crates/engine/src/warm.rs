@@ -80,7 +80,7 @@ impl Database {
     /// opens.
     pub fn fill_tables(&self, index: u16) -> Result<()> {
         let s = &*self.shared;
-        let file = crate::verify::data_file(s.env.path());
+        let file = crate::file::data_file(s.env.path());
         // The vectors' slots too when the file is in the page cache (the pass then costs
         // memory reads, not disk reads; it also maps every page for this process).
         let resident = resident_share(&file).is_some_and(|share| share >= 0.9);

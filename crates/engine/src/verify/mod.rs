@@ -1,15 +1,13 @@
 //! Whole-file checks for `Database::verify` and `OpenOptions::verify`: LMDB's own structure,
-//! read from the raw file with bounds-checked reads (never through the map, where a bad page
-//! number would fault), then hannoy's records through LMDB.
-
-pub(crate) mod lmdb;
+//! read from the raw file with bounds-checked reads (`crate::file`: never through the map, where
+//! a bad page number would fault), then hannoy's records through LMDB.
 
 use std::collections::HashSet;
 use std::ops::Bound;
-use std::path::Path;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::file;
 use crate::header::Header;
 use crate::items::{in_index, load_quantizer, load_set, node_range};
 use crate::keys;
@@ -47,11 +45,6 @@ pub struct IndexReport {
 /// may leave longer upper-level lists than its m, so the bound is the format's, not the header's.
 const MAX_LINKS: u16 = 512;
 
-/// The LMDB data file of a database directory.
-pub(crate) fn data_file(dir: &Path) -> std::path::PathBuf {
-    dir.join("data.mdb")
-}
-
 impl Database {
     /// Checks the whole environment: LMDB's structure on the raw file, then every hannoy record
     /// (metadata, vectors, link lists, entry points, links pointing at existing items). A fault
@@ -59,11 +52,11 @@ impl Database {
     pub fn verify(&self) -> Result<VerifyReport> {
         let start = Instant::now();
         let s = &*self.shared;
-        let file = data_file(s.env.path());
+        let file = file::data_file(s.env.path());
         // A read transaction pins the state the raw check sees: LMDB reuses no page that a
         // reader's state (or a newer one) can reach while the reader lives.
         let (structure, indexes) = self.read(|txn| {
-            let structure = lmdb::check_structure(&file)?;
+            let structure = file::check_structure(&file)?;
             let indexes = check_records(s, txn)?;
             Ok((structure, indexes))
         })?;
@@ -79,8 +72,17 @@ impl Database {
     }
 }
 
+impl Database {
+    /// Checks hannoy's records of every index, for an open with `verify` (whose raw structural
+    /// check ran before LMDB opened the file).
+    pub(crate) fn verify_records(&self) -> Result<()> {
+        let s = &*self.shared;
+        self.read(|txn| check_records(s, txn)).map(|_| ())
+    }
+}
+
 /// Checks hannoy's records of every index (LMDB's structure is known to be sound).
-pub(crate) fn check_records(s: &Shared, txn: &ReadTxn<'_>) -> Result<Vec<IndexReport>> {
+fn check_records(s: &Shared, txn: &ReadTxn<'_>) -> Result<Vec<IndexReport>> {
     let mut headers = Vec::new();
     for entry in s.meta.iter(txn)? {
         let (key, value) = entry?;

@@ -627,7 +627,7 @@ fn overflow_damage_is_caught() {
     assert!(done);
 }
 
-/// `cargo test --release -p hannoy-engine verify::lmdb::tests::speed -- --ignored --nocapture`
+/// `cargo test --release -p hannoy-engine file::tests::speed -- --ignored --nocapture`
 #[test]
 #[ignore]
 fn speed() {

@@ -1,4 +1,5 @@
-//! LMDB's structure, checked on the raw bytes of `data.mdb`.
+//! The LMDB data file of a database directory, checked on its raw bytes: its size against its
+//! meta pages (at every open) and its whole structure (`verify`).
 //!
 //! LMDB maps the whole file and trusts it: a truncated file makes it touch pages past the end
 //! (SIGBUS), a damaged page header or branch pointer sends it anywhere (SIGSEGV). These checks
@@ -38,6 +39,11 @@ mod show;
 mod tree;
 mod walk;
 
+/// The LMDB data file of a database directory.
+pub(crate) fn data_file(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("data.mdb")
+}
+
 use crate::error::{Error, Result};
 use keys::{tree_cmp, Cmp};
 use layout::{parse_db, NUM_METAS};
@@ -51,9 +57,7 @@ use tree::Role;
 use walk::{owner_name, Walk, FREE_MARK, FREE_TREE, MAIN_TREE};
 
 #[cfg(not(target_pointer_width = "64"))]
-compile_error!(
-    "verify::lmdb reads the files of 64-bit LMDB builds (8-byte pgno_t and size_t) only"
-);
+compile_error!("file reads the files of 64-bit LMDB builds (8-byte pgno_t and size_t) only");
 
 /// What the structural check found on an intact file.
 /// `verify` reports part of it; the rest is read by this module's tests.
