@@ -87,28 +87,44 @@ impl<T: Send + 'static, R: ToNapiValue + 'static> ReadTask<T, R> {
                 return rejected(env, failure);
             }
         };
-        let mut abort = task.abort;
-        let (deferred, promise) = match env.create_deferred::<R, Resolver<R>>() {
-            Ok(pair) => pair,
-            Err(e) => {
-                abort.detach(env);
-                return Err(e);
-            }
-        };
-        let settle = Settle(Some(deferred));
-        pool.submit(Box::new(move || {
-            let outcome = catch_unwind(AssertUnwindSafe(work))
-                .unwrap_or_else(|panic| Err(Failure::internal(panic_message(panic.as_ref()))));
-            settle.resolve(Box::new(move |env: Env| {
-                abort.detach(&env);
-                match outcome {
-                    Ok(value) => convert(&env, value),
-                    Err(failure) => Err(failure.to_js(&env)),
-                }
-            }));
-        }));
+        let (promise, job) = settled_job(env, work, task.abort, convert)?;
+        pool.submit(job);
         Ok(promise)
     }
+}
+
+/// A Promise and the job that settles it: the job runs `work` (a panic in it rejects with
+/// ERR_HANNOY_INTERNAL), then, on the main thread, detaches `abort` and converts the outcome.
+fn settled_job<'env, T, R>(
+    env: &'env Env,
+    work: impl FnOnce() -> Outcome<T> + Send + 'static,
+    mut abort: AbortWatch,
+    convert: Convert<T, R>,
+) -> Result<(Object<'env>, Box<dyn FnOnce() + Send>)>
+where
+    T: Send + 'static,
+    R: ToNapiValue + 'static,
+{
+    let (deferred, promise) = match env.create_deferred::<R, Resolver<R>>() {
+        Ok(pair) => pair,
+        Err(e) => {
+            abort.detach(env);
+            return Err(e);
+        }
+    };
+    let settle = Settle(Some(deferred));
+    let job = Box::new(move || {
+        let outcome = catch_unwind(AssertUnwindSafe(work))
+            .unwrap_or_else(|panic| Err(Failure::internal(panic_message(panic.as_ref()))));
+        settle.resolve(Box::new(move |env: Env| {
+            abort.detach(&env);
+            match outcome {
+                Ok(value) => convert(&env, value),
+                Err(failure) => Err(failure.to_js(&env)),
+            }
+        }));
+    });
+    Ok((promise, job))
 }
 
 /// A pending Promise that is rejected with ERR_HANNOY_INTERNAL if it is dropped unsettled (a
@@ -231,27 +247,8 @@ where
         abort.detach(env);
         return rejected(env, Failure::aborted());
     }
-    let (deferred, promise) = match env.create_deferred::<R, Resolver<R>>() {
-        Ok(pair) => pair,
-        Err(e) => {
-            abort.detach(env);
-            return Err(e);
-        }
-    };
-    let settle = Settle(Some(deferred));
-    let spawned = std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            let outcome = catch_unwind(AssertUnwindSafe(work))
-                .unwrap_or_else(|panic| Err(Failure::internal(panic_message(panic.as_ref()))));
-            settle.resolve(Box::new(move |env: Env| {
-                abort.detach(&env);
-                match outcome {
-                    Ok(value) => convert(&env, value),
-                    Err(failure) => Err(failure.to_js(&env)),
-                }
-            }));
-        });
+    let (promise, job) = settled_job(env, work, abort, convert)?;
+    let spawned = std::thread::Builder::new().name(name.into()).spawn(job);
     if let Err(e) = spawned {
         // The closure (and the Settle in it) was dropped: the Promise rejects as unsettled.
         return rejected(

@@ -105,11 +105,14 @@ impl Binary {
         FACTORS + self.padded / 8
     }
 
-    /// `out = P (x − c)` for the prepared components `x`.
-    fn rotate(&self, x: &[f32], out: &mut Vec<f32>) {
+    /// `P (x − c)` for `vector` prepared as `x` (normalised for cosine), padded to `padded`.
+    fn rotated(&self, vector: &[f32]) -> Vec<f32> {
         let d = self.padded;
-        out.clear();
-        out.extend(x.iter().zip(&self.centroid).map(|(x, c)| x - c));
+        let mut out = Vec::with_capacity(d);
+        prepared(vector, self.normalize, &mut out);
+        for (x, c) in out.iter_mut().zip(&self.centroid) {
+            *x -= c;
+        }
         out.resize(d, 0.0);
         let window = 1usize << (usize::BITS - 1 - d.leading_zeros());
         let scale = 1.0 / (window as f32).sqrt();
@@ -125,13 +128,11 @@ impl Binary {
             kernels::fwht(part);
             part.iter_mut().for_each(|x| *x *= scale);
         }
+        out
     }
 
     pub(crate) fn encode(&self, vector: &[f32], out: &mut Vec<u8>) {
-        let mut row = Vec::with_capacity(self.dimensions);
-        prepared(vector, self.normalize, &mut row);
-        let mut y = Vec::with_capacity(self.padded);
-        self.rotate(&row, &mut y);
+        let y = self.rotated(vector);
         let r2: f32 = y.iter().map(|v| v * v).sum();
         let abs: f32 = y.iter().map(|v| v.abs()).sum();
         let f = if abs > 0.0 { r2 / abs } else { 0.0 };
@@ -293,14 +294,7 @@ impl Space for Binary {
     }
 
     fn vector_scorer<'a>(&'a self, stored: &'a [u8]) -> BinaryScorer<'a> {
-        let mut row = Vec::with_capacity(self.dimensions);
-        prepared(
-            &crate::metric::float_components(stored),
-            self.normalize,
-            &mut row,
-        );
-        let mut z = Vec::with_capacity(self.padded);
-        self.rotate(&row, &mut z);
+        let z = self.rotated(&crate::metric::float_components(stored));
         let norm2 = z.iter().map(|v| v * v).sum();
         let sum = z.iter().sum();
         let lo = z.iter().copied().fold(f32::INFINITY, f32::min);
