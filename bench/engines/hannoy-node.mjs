@@ -102,6 +102,15 @@ export function engineFor(quantization) {
     if (quantization !== 'none' && ctx.oversampling) extra.oversampling = ctx.oversampling;
     if (quantization !== 'none' && ctx.rescore === false) extra.rescore = false;
     const search = async (q, k, ef) => (await r.search(q, { k, ef, ...extra })).map((x) => x.id);
+    const searchBatch = async (flat, nq, k, ef) => (await r.searchBatch(flat, { k, ef, ...extra })).ids;
+    if (ctx.perCore) {
+      // The per-core figure, in a search process of its own that run.mjs starts with
+      // HANNOY_READ_THREADS=1 (the read pool) and RAYON_NUM_THREADS=1 (the pool searchBatch
+      // spreads its queries over): the engine on one core, without a per-call cost.
+      for (const v of ['HANNOY_READ_THREADS', 'RAYON_NUM_THREADS']) if (process.env[v] !== '1') throw new Error(`${name}: the per-core process needs ${v}=1 (it is ${process.env[v] ?? 'unset'})`);
+      return [{ name: 'batch1', kind: 'batch', label: `${name} (searchBatch, 1 thread)`, threads: 1,
+        description: 'reader.searchBatch(allQueries): one call, HANNOY_READ_THREADS=1 and RAYON_NUM_THREADS=1', searchBatch }];
+    }
     const inflight = ctx.inflight ?? 16;
     return [
       { name: 'single', kind: 'async', label: `${name} (1 awaited)`, threads: 1,
@@ -109,8 +118,7 @@ export function engineFor(quantization) {
       { name: `inflight${inflight}`, kind: 'inflight', concurrency: inflight, label: `${name} (${inflight} in flight)`,
         threads: readThreads(), description: `${inflight} concurrent reader.search promises`, search },
       { name: 'batch', kind: 'batch', label: `${name} (searchBatch)`, threads: os.availableParallelism(),
-        description: 'reader.searchBatch(allQueries): one call',
-        searchBatch: async (flat, nq, k, ef) => (await r.searchBatch(flat, { k, ef, ...extra })).ids },
+        description: 'reader.searchBatch(allQueries): one call', searchBatch },
     ];
   }
 

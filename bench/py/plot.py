@@ -10,10 +10,11 @@ import matplotlib.pyplot as plt
 
 STYLE = {  # engine -> (colour, marker); modes of one engine share the colour
     'hannoy-node': ('#d62728', 'o'), 'hannoy-node-int8': ('#ff7f0e', 'v'), 'hannoy-node-binary': ('#8c564b', 'P'),
-    'hnswlib': ('#1f77b4', 's'),
+    'hnswlib': ('#1f77b4', 's'), 'hnswlib-py': ('#17becf', 'X'),
     'usearch': ('#2ca02c', '^'), 'hannoy-py': ('#9467bd', 'D'),
+    'lancedb-hnsw-sq': ('#e377c2', 'h'), 'lancedb-ivf-pq': ('#7f7f7f', '*'),
 }
-DASH = {'single': '-', 'batch': ':', }
+DASH = {'single': '-', 'batch': ':', 'batch1': '-.'}  # in-flight modes: '--'
 
 
 def main(src, out):
@@ -33,8 +34,9 @@ def main(src, out):
             ax.plot([pt['recall'] for pt in pts], [pt['qps'] for pt in pts], dash, color=colour, marker=marker,
                     markersize=4.5, linewidth=1.6, label=f"{mode['label']} [{mode.get('threads', 1)} thr]")
             lines += 1
+            knob = mode.get('knob', 'ef')  # LanceDB's IVF_PQ sweeps nprobes instead of ef
             for pt in (pts[0], pts[-1]):
-                ax.annotate(f"ef {pt['ef']}", (pt['recall'], pt['qps']), textcoords='offset points',
+                ax.annotate(f"{knob} {pt.get(knob)}", (pt['recall'], pt['qps']), textcoords='offset points',
                             xytext=(4, 3), fontsize=6.5, color=colour)
     ax.set_yscale('log')
     ax.set_xlabel(f"recall@{ds['k']}")
@@ -45,7 +47,7 @@ def main(src, out):
                  f"M={p['m']}, efConstruction={p['efConstruction']}\n"
                  f"{m['cores']} cores, {m['cpuModel']}, Node {m['node']}, {m['date'][:10]}", fontsize=9)
     if lines:
-        ax.legend(fontsize=7.5, loc='lower left')
+        ax.legend(fontsize=6.5 if lines > 12 else 7.5, loc='lower left')
     fig.tight_layout()
     fig.savefig(out, format='svg', metadata={'Date': None})
     print(f'wrote {out}')
