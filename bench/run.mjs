@@ -38,7 +38,7 @@ With no options: two data sets, one after the other, all engines on each: GloVe 
 100,000 vectors, 1,000 held-out queries: rows 100,000..100,999) and synth384-100k (100,000
 clustered low-rank 384-d vectors from shared/data/synth.py, 1,000 held-out queries from the same
 clusters); cosine, k = 10, M = 16, efConstruction = 100, ef 10,20,40,80,160,320 (LanceDB's
-IVF_PQ: nprobes 1,2,5,10,20,50,100 instead of ef).
+IVF_PQ: nprobes 2,5,10,20,50,100 instead of ef).
 
   --sets <list>            data sets: ${ALL_SETS.join(',')} (default both; --n applies to each)
   --synth-py <file>        the synth.py generator (default ${SYNTH_PY})
@@ -55,7 +55,7 @@ IVF_PQ: nprobes 1,2,5,10,20,50,100 instead of ef).
   --ef-construction <n>    efConstruction (default 100)
   --ef <list>              ef values, comma-separated (default 10,20,40,80,160,320)
   --nprobes <list>         lancedb-ivf-pq's knob instead of ef: IVF partitions probed per query
-                           (default 1,2,5,10,20,50,100)
+                           (default 2,5,10,20,50,100)
   --refine-factor <n>      lancedb-ivf-pq: rescore k × n candidates with the full vectors (default 10)
   --ivf-partitions <n>     lancedb-ivf-pq: IVF partitions (default round(sqrt(n)))
   --sub-vectors <n>        lancedb-ivf-pq: PQ sub-vectors, a divisor of the dimensions (default
@@ -123,7 +123,7 @@ function parseArgs(argv) {
     sets: ALL_SETS.slice(), synthPy: SYNTH_PY, oversampling: null, rescore: null,
     scale: false, scaleN: 600000, scaleLimitMiB: 256, scaleBuildLimitMiB: 700, scaleEf: 64, scaleTimeBox: 60, scaleLater: 10,
     scaleReadThreads: 16, scaleBuildTimeout: null, cgroupParent: null,
-    nprobes: [1, 2, 5, 10, 20, 50, 100], lance: {}, perCore: ['hannoy-node'],
+    nprobes: [2, 5, 10, 20, 50, 100], lance: {}, perCore: ['hannoy-node'],
     coldStart: false, coldStartFraction: 0.1, coldStartTimeBox: 120,
   };
   const mib = (v, a) => { const x = Number(String(v).replace(/\s*(MiB|M)$/i, '')); if (!Number.isFinite(x) || x <= 0) die(`${a}: not a size in MiB: ${v}`); return x; };
@@ -446,7 +446,7 @@ async function buildEngine(engine, ds, o, env) {
   fs.mkdirSync(path.dirname(indexPath), { recursive: true });
   const common = { engine, metric: ds.metric, m: o.m, efConstruction: o.efConstruction, indexPath, usearchView: o.usearchView, lance: o.lance };
   const recordFile = indexPath + '.build.json';
-  const buildKey = { engine, base: fileKey(ds.baseFile), n: ds.n, metric: ds.metric, m: o.m, efConstruction: o.efConstruction, ...(engine === 'lancedb-ivf-pq' ? { ivfPq: ivfPqParams(ds.n, ds.dim, o.lance) } : {}) };
+  const buildKey = { engine, base: fileKey(ds.baseFile), n: ds.n, metric: ds.metric, m: o.m, efConstruction: o.efConstruction, ...(engine === 'lancedb-ivf-pq' ? (({ numPartitions, numSubVectors }) => ({ ivfPq: { numPartitions, numSubVectors } }))(ivfPqParams(ds.n, ds.dim, o.lance)) : {}) }; // (refineFactor is a search parameter)
 
   let build = null;
   if (o.reuse.has(engine) && fs.existsSync(indexPath) && fs.existsSync(recordFile)) {
