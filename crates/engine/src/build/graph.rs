@@ -10,10 +10,12 @@ use crate::graph::{select_neighbors, Dist, Graph, Marks, Scored};
 use crate::level0::Level0;
 use crate::space::Space;
 
+use super::values::Values;
+
 /// The graph being built, over dense positions (the index of an item in `ids`).
 pub(super) struct BuildGraph<'t> {
     pub(super) ids: Vec<u32>,
-    pub(super) vectors: Vec<&'t [u8]>,
+    pub(super) vectors: Values<'t>,
     pub(super) levels: Vec<u8>,
     pub(super) in_graph: Vec<bool>,
     /// The full-precision stored vectors of the nodes to insert, when `vectors` holds codes
@@ -58,7 +60,7 @@ impl BuildGraph<'_> {
     pub(super) fn scorer<'s, S: Space>(&'s self, space: &'s S, node: u32) -> S::Scorer<'s> {
         match self.full.get(node as usize).copied().flatten() {
             Some(full) => space.vector_scorer(full),
-            None => space.value_scorer(self.vectors[node as usize]),
+            None => space.value_scorer(&self.vectors[node as usize]),
         }
     }
 
@@ -77,17 +79,17 @@ fn position_in(ids: &[u32], id: u32) -> Option<u32> {
 /// Cuts `list`, the links of `node`, down to `capacity` with the neighbour-selection heuristic.
 pub(super) fn prune<S: Space>(
     space: &S,
-    vectors: &[&[u8]],
+    vectors: &Values<'_>,
     node: u32,
     list: &mut Vec<u32>,
     capacity: usize,
     alpha: f32,
 ) {
-    let base = vectors[node as usize];
-    let distance = |a: u32, b: u32| space.pair(vectors[a as usize], vectors[b as usize]);
+    let base = &vectors[node as usize];
+    let distance = |a: u32, b: u32| space.pair(&vectors[a as usize], &vectors[b as usize]);
     let mut scored: Vec<Scored> = list
         .iter()
-        .map(|&q| (Dist(space.pair(base, vectors[q as usize])), q))
+        .map(|&q| (Dist(space.pair(base, &vectors[q as usize])), q))
         .collect();
     scored.sort_unstable();
     let kept = select_neighbors(&scored, capacity, alpha, distance);
@@ -124,7 +126,7 @@ pub(super) fn link<S: Space>(
 
 impl Graph for BuildGraph<'_> {
     fn vector(&self, node: u32) -> Result<Option<&[u8]>> {
-        Ok(self.vectors.get(node as usize).copied())
+        Ok(self.vectors.get(node))
     }
     fn neighbors(&self, node: u32, level: u8, out: &mut Vec<u32>) -> Result<()> {
         if level == 0 {

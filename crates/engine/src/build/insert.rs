@@ -80,12 +80,12 @@ fn insert_one<S: Space>(
     };
     let query = graph.scorer(space, p);
     let distance =
-        |a: u32, b: u32| space.pair(graph.vectors[a as usize], graph.vectors[b as usize]);
+        |a: u32, b: u32| space.pair(&graph.vectors[a as usize], &graph.vectors[b as usize]);
     let not_self = |q: u32| q != p;
     VISITED.with(|visited| -> Result<()> {
         let mut visited = visited.borrow_mut();
         let mut scratch = Vec::new();
-        let mut current: Vec<Scored> = vec![(Dist(query.score(graph.vectors[ep as usize])), ep)];
+        let mut current: Vec<Scored> = vec![(Dist(query.score(&graph.vectors[ep as usize])), ep)];
         for l in (level.saturating_add(1)..=top).rev() {
             visited.reset(graph.ids.len());
             current = search_level(
@@ -99,7 +99,7 @@ fn insert_one<S: Space>(
                 &mut scratch,
             )?;
             if current.is_empty() {
-                current = vec![(Dist(query.score(graph.vectors[ep as usize])), ep)];
+                current = vec![(Dist(query.score(&graph.vectors[ep as usize])), ep)];
             }
         }
         for l in (0..=level.min(top)).rev() {

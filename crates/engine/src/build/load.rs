@@ -8,7 +8,7 @@ use heed::RwTxn;
 
 use super::graph::{prune, BuildGraph};
 use super::params::{Params, MAX_LEVEL};
-use super::quantized::CodedNodes;
+use super::values::Values;
 use super::Control;
 use crate::error::{Error, Result};
 use crate::items::node_range;
@@ -18,42 +18,54 @@ use crate::links::{self, check_vector};
 use crate::space::Space;
 use crate::store::Shared;
 
-/// Reads every node of `index`: its vector (borrowed from the map) and its links.
-/// Reads every node of `index`: its stored vector (borrowed from the map), or for a quantized
-/// index its code from `coded`, and its links.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn load_graph<'t, S: Space>(
-    space: &S,
+/// The ids of the nodes of an unquantized `index` and their stored vectors, borrowed from the
+/// map, in id order.
+pub(super) fn load_vectors<'t>(
     s: &Shared,
     txn: &'t RwTxn<'_>,
     index: u16,
     stored_len: usize,
-    coded: Option<&'t CodedNodes<'t>>,
+) -> Result<(Vec<u32>, Vec<&'t [u8]>)> {
+    let (start, end) = node_range(index);
+    let range = (Bound::Included(&start[..]), Bound::Excluded(&end[..]));
+    let (mut ids, mut vectors) = (Vec::new(), Vec::new());
+    for entry in s.nodes.range(txn, &range)? {
+        let (key, value) = entry?;
+        let id = keys::id_of(key).ok_or_else(|| Error::Corrupt("short node key".into()))?;
+        ids.push(id);
+        vectors.push(check_vector(value, stored_len, id)?);
+    }
+    Ok((ids, vectors))
+}
+
+/// The nodes of a build: their ids in order, the values the build walks (stored vectors, a
+/// copy of them, or codes) and, for quantized indexes, the full vectors of the nodes to insert.
+pub(super) struct Nodes<'t> {
+    pub(super) ids: Vec<u32>,
+    pub(super) values: Values<'t>,
+    pub(super) full: Vec<Option<&'t [u8]>>,
+    /// Bytes of code in front of the links of a level-0 record (0 when not quantized).
+    pub(super) code_len: usize,
+}
+
+/// Reads the links of `index` into a [`BuildGraph`] over `nodes`.
+pub(super) fn load_graph<'t, S: Space>(
+    space: &S,
+    s: &Shared,
+    txn: &RwTxn<'_>,
+    index: u16,
+    nodes: Nodes<'t>,
     params: &Params,
     control: &Control<'_>,
 ) -> Result<BuildGraph<'t>> {
     let (start, end) = node_range(index);
     let range = (Bound::Included(&start[..]), Bound::Excluded(&end[..]));
-    let mut ids = Vec::new();
-    let mut vectors = Vec::new();
-    let mut full = Vec::new();
-    let mut code_len = 0;
-    match coded {
-        Some(coded) => {
-            ids.clone_from(&coded.ids);
-            code_len = coded.codes.len() / coded.ids.len().max(1);
-            vectors.extend(coded.codes.chunks_exact(code_len.max(1)));
-            full.clone_from(&coded.full);
-        }
-        None => {
-            for entry in s.nodes.range(txn, &range)? {
-                let (key, value) = entry?;
-                let id = keys::id_of(key).ok_or_else(|| Error::Corrupt("short node key".into()))?;
-                ids.push(id);
-                vectors.push(check_vector(value, stored_len, id)?);
-            }
-        }
-    }
+    let Nodes {
+        ids,
+        values: vectors,
+        full,
+        code_len,
+    } = nodes;
     let n = ids.len();
     control.report("load", 0, n as u64);
     let mut graph = BuildGraph {

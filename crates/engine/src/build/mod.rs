@@ -8,12 +8,14 @@
 //! stores what changed. `graph` holds the graph they work on, `params` the build's settings.
 
 mod graph;
+mod half;
 mod insert;
 mod load;
 mod params;
 mod quantized;
 mod reconnect;
 mod repair;
+mod values;
 mod write;
 
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
@@ -26,19 +28,23 @@ use roaring::RoaringBitmap;
 use crate::error::{Error, Result};
 use crate::header::Header;
 use crate::items::{load_header, load_set, put_header, put_set};
+use crate::kernels;
 use crate::keys;
+use crate::metric::{Distance, MetricKind};
 use crate::quant::{Quantization, Quantizer};
 use crate::space::{Plain, Space};
 use crate::store::{Database, Shared};
 use crate::with_metric;
 
 use graph::Entry;
+use half::HalfCosine;
 use insert::insert_all;
-use load::load_graph;
+use load::{load_graph, load_vectors, Nodes};
 use params::Params;
 use quantized::{coded_nodes, quantizer_for};
 use reconnect::reconnect;
 use repair::repair;
+use values::{packing, Arena, Packing, Values};
 use write::write_graph;
 
 /// How to build. `None` keeps the stored value (or the default for a first build).
@@ -117,19 +123,32 @@ impl Database {
         let estimate = info.items as usize * (info.metric.stored_len(info.dimensions) + 400);
         let mut stats = self.write(estimate, |txn| {
             let header = load_header(s, txn, index)?.ok_or(Error::IndexNotFound(index))?;
+            let changes = Changes {
+                updated: load_set(s, txn, index, keys::META_UPDATED)?,
+                deleted: load_set(s, txn, index, keys::META_DELETED)?,
+            };
             with_metric!(header.metric, D => match header.quantization {
                 Quantization::None => {
-                    build_in(s, txn, index, header, options, control, &Plain::<D>::new(), None)
+                    let dimensions = header.dimensions as usize;
+                    let half = (D::KIND == MetricKind::Cosine && kernels::has_fast_f16())
+                        .then_some(2 * dimensions);
+                    let changed = changes.updated.len() + changes.deleted.len();
+                    let stored_len = header.metric.stored_len(dimensions);
+                    match packing(header.items, changed, stored_len, half) {
+                        Packing::Half(len) => build_in(s, txn, index, header, changes, options, control, &HalfCosine, Walk::Half(len)),
+                        Packing::Copy => build_in(s, txn, index, header, changes, options, control, &Plain::<D>::new(), Walk::Copy),
+                        Packing::InPlace => build_in(s, txn, index, header, changes, options, control, &Plain::<D>::new(), Walk::InPlace),
+                    }
                 }
                 _ => {
                     let quantizer = quantizer_for(s, txn, index, &header, options, control)?;
                     let retrain = quantizer.1;
                     match &quantizer.0 {
                         Quantizer::Int8(q) => {
-                            build_in(s, txn, index, header, options, control, q, Some((&quantizer.0, retrain)))
+                            build_in(s, txn, index, header, changes, options, control, q, Walk::Codes(&quantizer.0, retrain))
                         }
                         Quantizer::Binary(q) => {
-                            build_in(s, txn, index, header, options, control, q, Some((&quantizer.0, retrain)))
+                            build_in(s, txn, index, header, changes, options, control, q, Walk::Codes(&quantizer.0, retrain))
                         }
                     }
                 }
@@ -140,20 +159,42 @@ impl Database {
     }
 }
 
+/// The items added or changed, and deleted, since the last build.
+struct Changes {
+    updated: RoaringBitmap,
+    deleted: RoaringBitmap,
+}
+
+/// What the graph walk of a build compares (`space` must match).
+enum Walk<'q> {
+    /// The stored vectors, in the map.
+    InPlace,
+    /// A copy of them.
+    Copy,
+    /// Their unit vectors in half precision, of this many bytes ([`HalfCosine`]).
+    Half(usize),
+    /// Codes of the quantizer; whether it is new (every item is coded again).
+    Codes(&'q Quantizer, bool),
+}
+
 #[allow(clippy::too_many_arguments)]
 fn build_in<S: Space>(
     s: &Shared,
     txn: &mut RwTxn<'_>,
     index: u16,
     mut header: Header,
+    changes: Changes,
     options: &BuildOptions,
     control: &Control<'_>,
     space: &S,
-    quantizer: Option<(&Quantizer, bool)>,
+    walk: Walk<'_>,
 ) -> Result<BuildStats> {
     let params = Params::resolve(options, &header)?;
-    let updated = load_set(s, txn, index, keys::META_UPDATED)?;
-    let deleted = load_set(s, txn, index, keys::META_DELETED)?;
+    let Changes { updated, deleted } = changes;
+    let quantizer = match walk {
+        Walk::Codes(q, new) => Some((q, new)),
+        _ => None,
+    };
     let stored_len = header.metric.stored_len(header.dimensions as usize);
     let recode = quantizer.is_some_and(|(_, new)| new);
     if header.built && updated.is_empty() && deleted.is_empty() && !recode {
@@ -173,16 +214,37 @@ fn build_in<S: Space>(
         None => None,
     };
     let code_len = quantizer.map_or(0, |(q, _)| q.code_len());
-    let graph = load_graph(
-        space,
-        s,
-        txn,
-        index,
-        stored_len,
-        coded.as_ref(),
-        &params,
-        control,
-    )?;
+    // The values the walk compares: the codes, the stored vectors, or a private copy of them
+    // (which `arena` holds until the graph is written).
+    let arena;
+    let nodes = match &coded {
+        Some(coded) => Nodes {
+            ids: coded.ids.clone(),
+            values: Values::packed(&coded.codes, code_len),
+            full: coded.full.clone(),
+            code_len,
+        },
+        None => {
+            let (ids, vectors) = load_vectors(s, txn, index, stored_len)?;
+            arena = match walk {
+                Walk::Copy => Some(Arena::copy(&vectors)?),
+                Walk::Half(len) => Some(Arena::half(&vectors, len)?),
+                Walk::InPlace | Walk::Codes(..) => None,
+            };
+            let full = vec![None; ids.len()];
+            let values = match &arena {
+                Some(arena) => arena.values(),
+                None => Values::Scattered(vectors),
+            };
+            Nodes {
+                ids,
+                values,
+                full,
+                code_len,
+            }
+        }
+    };
+    let graph = load_graph(space, s, txn, index, nodes, &params, control)?;
     let n = graph.ids.len();
     let removed: Vec<u32> = (0..n as u32)
         .filter(|&p| {

@@ -59,10 +59,10 @@ pub(super) fn reconnect<S: Space>(
                     links.push(p);
                     return true;
                 }
-                let from = graph.vectors[q as usize];
+                let from = &graph.vectors[q as usize];
                 let farthest = (0..links.len())
                     .filter(|&i| parent[links[i] as usize] != q)
-                    .map(|i| (Dist(space.pair(from, graph.vectors[links[i] as usize])), i))
+                    .map(|i| (Dist(space.pair(from, &graph.vectors[links[i] as usize])), i))
                     .max();
                 match farthest {
                     Some((_, i)) => {
@@ -89,12 +89,12 @@ pub(super) fn reconnect<S: Space>(
             if reached(&parent, p) {
                 continue;
             }
-            let base = graph.vectors[p as usize];
+            let base = &graph.vectors[p as usize];
             graph.links0.read(p, &mut list);
             let mut nearest: Vec<Scored> = list
                 .iter()
                 .filter(|&&q| reached(&parent, q))
-                .map(|&q| (Dist(space.pair(base, graph.vectors[q as usize])), q))
+                .map(|&q| (Dist(space.pair(base, &graph.vectors[q as usize])), q))
                 .collect();
             nearest.sort_unstable();
             let mut linked = try_link(p, &nearest, &mut parent, &mut scratch);
@@ -105,7 +105,7 @@ pub(super) fn reconnect<S: Space>(
                     let mut visited = visited.borrow_mut();
                     visited.reset(n);
                     let query = space.value_scorer(base);
-                    let start = [(Dist(query.score(graph.vectors[entry as usize])), entry)];
+                    let start = [(Dist(query.score(&graph.vectors[entry as usize])), entry)];
                     nearest = search_level(
                         graph,
                         &query,

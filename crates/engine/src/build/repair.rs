@@ -30,7 +30,7 @@ pub(super) fn repair<S: Space>(
     let total = graph.ids.len() as u64;
     let done = AtomicU64::new(0);
     let distance =
-        |a: u32, b: u32| space.pair(graph.vectors[a as usize], graph.vectors[b as usize]);
+        |a: u32, b: u32| space.pair(&graph.vectors[a as usize], &graph.vectors[b as usize]);
     (0..graph.ids.len() as u32)
         .into_par_iter()
         .try_for_each(|p| {

@@ -7,7 +7,8 @@
 //! Besides the `f32` distances and hamming, the kernels of the quantized
 //! codes: [`u8_l2_affine`] and [`u8_l2_weighted`] (one byte per dimension),
 //! [`bit_planes_dot`] and [`popcount`] (binary codes against a few-bit
-//! query), and the [`fwht`] that rotates vectors before they are coded.
+//! query), the [`fwht`] that rotates vectors before they are coded, and the
+//! half-precision [`dot_f16`] and [`to_f16`] of the build's compact copies.
 //!
 //! Every public function dispatches to the fastest implementation the running
 //! CPU supports:
@@ -54,6 +55,27 @@ pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
 pub fn l1(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len(), "kernels::l1: length mismatch");
     arch::l1(a, b)
+}
+
+/// Dot product of two equal-length slices of IEEE half-precision floats (their bits).
+#[inline]
+pub fn dot_f16(a: &[u16], b: &[u16]) -> f32 {
+    debug_assert_eq!(a.len(), b.len(), "kernels::dot_f16: length mismatch");
+    arch::dot_f16(a, b)
+}
+
+/// Converts `src` to half precision (round to nearest even) into `dst` of the same length.
+#[inline]
+pub fn to_f16(src: &[f32], dst: &mut [u16]) {
+    debug_assert_eq!(src.len(), dst.len(), "kernels::to_f16: length mismatch");
+    arch::to_f16(src, dst)
+}
+
+/// Whether [`dot_f16`] runs on hardware conversions (x86-64 with F16C) rather than the
+/// portable code, which is slower than the `f32` kernels.
+#[inline]
+pub fn has_fast_f16() -> bool {
+    arch::has_fast_f16()
 }
 
 /// Number of differing bits between two equal-length byte slices (packed bit
@@ -173,8 +195,13 @@ pub mod scalar;
 )))]
 mod portable {
     pub(super) use super::scalar::{
-        bit_planes_dot, dot, fwht, hamming, l1, l2_squared, popcount, u8_l2_affine, u8_l2_weighted,
+        bit_planes_dot, dot, dot_f16, fwht, hamming, l1, l2_squared, popcount, to_f16,
+        u8_l2_affine, u8_l2_weighted,
     };
+
+    pub(super) fn has_fast_f16() -> bool {
+        false
+    }
 
     pub(super) fn implementation() -> &'static str {
         "scalar"

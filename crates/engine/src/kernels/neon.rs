@@ -5,6 +5,14 @@
 use super::scalar;
 use std::arch::aarch64::*;
 
+// Half precision runs on the portable code here (NEON's f16 conversions need the `fp16`
+// feature): the build then copies full-precision vectors instead.
+pub(super) use super::scalar::{dot_f16, to_f16};
+
+pub(super) fn has_fast_f16() -> bool {
+    false
+}
+
 pub(super) fn implementation() -> &'static str {
     "neon"
 }

@@ -351,3 +351,20 @@ pub(super) fn u8_l2_weighted_tail(w: &[f32], x: &[u8], y: &[u8]) -> f32 {
         })
         .sum()
 }
+
+/// Dot product of two half-precision slices, accumulated in `f32`.
+pub fn dot_f16(a: &[u16], b: &[u16]) -> f32 {
+    let n = a.len().min(b.len());
+    let mut acc = [0.0f32; LANES];
+    for (i, (&x, &y)) in a[..n].iter().zip(&b[..n]).enumerate() {
+        acc[i % LANES] += half::f16::from_bits(x).to_f32() * half::f16::from_bits(y).to_f32();
+    }
+    reduce(acc)
+}
+
+/// `src` in half precision (round to nearest even; out of range becomes infinite).
+pub fn to_f16(src: &[f32], dst: &mut [u16]) {
+    for (d, &x) in dst.iter_mut().zip(src) {
+        *d = half::f16::from_f32(x).to_bits();
+    }
+}

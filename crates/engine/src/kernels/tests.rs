@@ -841,3 +841,46 @@ fn code_kernels_mismatched_lengths() {
     scalar::fwht(&mut y);
     assert_eq!(y, want);
 }
+
+#[test]
+fn half_precision_conversion_and_dot_match_the_reference() {
+    let mut rng = Rng(0xF16);
+    for &len in &LENGTHS {
+        let (a, b) = (rng.f32s(len), rng.f32s(len));
+        let (mut ha, mut hb) = (vec![0u16; len], vec![0u16; len]);
+        to_f16(&a, &mut ha);
+        to_f16(&b, &mut hb);
+        let (mut sa, mut sb) = (vec![0u16; len], vec![0u16; len]);
+        scalar::to_f16(&a, &mut sa);
+        scalar::to_f16(&b, &mut sb);
+        assert_eq!(ha, sa, "to_f16 len={len}: dispatched and portable differ");
+        assert_eq!(hb, sb, "to_f16 len={len}");
+        // A half keeps 11 significant bits: within 2^-11 relative of the float.
+        for (&x, &h) in a.iter().zip(&ha) {
+            let back = half::f16::from_bits(h).to_f32();
+            assert!((back - x).abs() <= x.abs() / 2048.0 + 1e-7, "{x} -> {back}");
+        }
+        // The dot of the halves, against an f64 reference over the same halves.
+        let wide = |h: &[u16]| -> Vec<f32> {
+            h.iter()
+                .map(|&x| half::f16::from_bits(x).to_f32())
+                .collect()
+        };
+        let (want, scale) = ref_dot(&wide(&ha), &wide(&hb));
+        assert_close("dot_f16", len, dot_f16(&ha, &hb), want as f32, scale as f32);
+        assert_close(
+            "scalar::dot_f16",
+            len,
+            scalar::dot_f16(&ha, &hb),
+            want as f32,
+            scale as f32,
+        );
+    }
+    // Out of range: infinite, and the portable and hardware conversions agree.
+    let big = [70000.0f32, -70000.0, 65504.0, 1e-8, 0.0, -0.0, 1.0, 0.5];
+    let (mut h, mut s) = ([0u16; 8], [0u16; 8]);
+    to_f16(&big, &mut h);
+    scalar::to_f16(&big, &mut s);
+    assert_eq!(h, s);
+    assert!(half::f16::from_bits(h[0]).is_infinite());
+}

@@ -12,6 +12,7 @@ const READY: u8 = 1;
 const AVX2_FMA: u8 = 1 << 1;
 const POPCNT: u8 = 1 << 2;
 const AVX2_POPCNT: u8 = 1 << 3;
+const AVX2_FMA_F16C: u8 = 1 << 4;
 
 /// 0 until the first call detects the CPU features. Relaxed ordering is
 /// enough: the value is a pure function of the CPU, so a racing thread at
@@ -50,6 +51,9 @@ fn detect() -> u8 {
     let popcnt = std::is_x86_feature_detected!("popcnt");
     if avx2 && std::is_x86_feature_detected!("fma") {
         f |= AVX2_FMA;
+        if std::is_x86_feature_detected!("f16c") {
+            f |= AVX2_FMA_F16C;
+        }
     }
     if popcnt {
         f |= POPCNT;
@@ -78,6 +82,16 @@ pub(crate) fn has_popcnt() -> bool {
 #[inline(always)]
 pub(crate) fn has_avx2_popcnt() -> bool {
     cfg!(all(target_feature = "avx2", target_feature = "popcnt")) || features() & AVX2_POPCNT != 0
+}
+
+/// Whether the CPU supports AVX2, FMA and F16C (cached after the first call).
+#[inline(always)]
+pub(crate) fn has_fast_f16() -> bool {
+    cfg!(all(
+        target_feature = "avx2",
+        target_feature = "fma",
+        target_feature = "f16c"
+    )) || features() & AVX2_FMA_F16C != 0
 }
 
 pub(super) fn implementation() -> &'static str {
@@ -202,6 +216,28 @@ pub(super) fn fwht(x: &mut [f32]) {
     }
 }
 
+#[inline]
+pub(super) fn dot_f16(a: &[u16], b: &[u16]) -> f32 {
+    if has_fast_f16() {
+        // SAFETY: `has_fast_f16` confirmed that the running CPU supports
+        // AVX2, FMA and F16C, the only precondition of `dot_f16_f16c`.
+        unsafe { dot_f16_f16c(a, b) }
+    } else {
+        scalar::dot_f16(a, b)
+    }
+}
+
+#[inline]
+pub(super) fn to_f16(src: &[f32], dst: &mut [u16]) {
+    if has_fast_f16() {
+        // SAFETY: `has_fast_f16` confirmed AVX2, FMA and F16C, the only
+        // precondition of `to_f16_f16c`.
+        unsafe { to_f16_f16c(src, dst) }
+    } else {
+        scalar::to_f16(src, dst)
+    }
+}
+
 /// Horizontal sum of the 8 lanes of `v`.
 #[target_feature(enable = "avx")]
 #[inline]
@@ -253,6 +289,68 @@ pub(crate) unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
         ))
     };
     sum + scalar::dot_tail(&a[i..n], &b[i..n])
+}
+
+/// Half-precision dot product: F16C widens 8 halves at a time to `f32`, FMA
+/// accumulates in 4 accumulators of 8 lanes.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn dot_f16_f16c(a: &[u16], b: &[u16]) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut i = 0;
+    // SAFETY: the caller guarantees AVX2, FMA and F16C. Every load reads the 8
+    // halves (16 bytes) at `i..i + 8`, and each loop condition ensures
+    // `i + 8 <= n` (resp. `i + 32 <= n` for the loads at `i, i+8, i+16, i+24`),
+    // with `n` the length of the shorter slice, so all reads are in bounds of
+    // both slices. `loadu` has no alignment requirement.
+    let sum = unsafe {
+        let half = |p: *const u16| _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i));
+        let mut acc0 = _mm256_setzero_ps();
+        let mut acc1 = _mm256_setzero_ps();
+        let mut acc2 = _mm256_setzero_ps();
+        let mut acc3 = _mm256_setzero_ps();
+        while i + 32 <= n {
+            acc0 = _mm256_fmadd_ps(half(pa.add(i)), half(pb.add(i)), acc0);
+            acc1 = _mm256_fmadd_ps(half(pa.add(i + 8)), half(pb.add(i + 8)), acc1);
+            acc2 = _mm256_fmadd_ps(half(pa.add(i + 16)), half(pb.add(i + 16)), acc2);
+            acc3 = _mm256_fmadd_ps(half(pa.add(i + 24)), half(pb.add(i + 24)), acc3);
+            i += 32;
+        }
+        while i + 8 <= n {
+            acc0 = _mm256_fmadd_ps(half(pa.add(i)), half(pb.add(i)), acc0);
+            i += 8;
+        }
+        hsum_ps(_mm256_add_ps(
+            _mm256_add_ps(acc0, acc1),
+            _mm256_add_ps(acc2, acc3),
+        ))
+    };
+    sum + scalar::dot_f16(&a[i..n], &b[i..n])
+}
+
+/// `f32` to half precision, 8 at a time (round to nearest even).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn to_f16_f16c(src: &[f32], dst: &mut [u16]) {
+    let n = src.len().min(dst.len());
+    let mut i = 0;
+    // SAFETY: the caller guarantees F16C. Each step reads the 8 floats at
+    // `i..i + 8` of `src` and writes the 8 halves at `i..i + 8` of `dst`, and
+    // `i + 8 <= n <= min(src.len(), dst.len())`; unaligned loads and stores.
+    unsafe {
+        while i + 8 <= n {
+            let x = _mm256_loadu_ps(src.as_ptr().add(i));
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x);
+            _mm_storeu_si128(dst.as_mut_ptr().add(i) as *mut __m128i, h);
+            i += 8;
+        }
+    }
+    scalar::to_f16(&src[i..n], &mut dst[i..n]);
 }
 
 /// AVX2 + FMA squared euclidean distance, 4 accumulators of 8 lanes.
