@@ -8,8 +8,8 @@ use std::sync::{Mutex, MutexGuard};
 pub(crate) struct Level0 {
     /// Slots per node: the length, then up to `stride - 1` links.
     stride: usize,
-    /// Written and read only under the node's lock, which orders the accesses; the atomics
-    /// are there so that shared slots can be written without `unsafe`.
+    /// Written under the node's lock, which orders the writes; read with or without it (see
+    /// `read`). The atomics make shared slots readable and writable without `unsafe`.
     slots: Box<[AtomicU32]>,
     locks: Box<[Mutex<()>]>,
 }
@@ -39,10 +39,16 @@ impl Level0 {
         Some((guard, slots))
     }
 
-    /// Copies the list of `node` into `out` (cleared first).
+    /// Copies the list of `node` into `out` (cleared first), without taking its lock: the
+    /// build's searches read lists far more often than they change them, and locking for each
+    /// read made two threads fight over the locks' cache lines. A list that another thread
+    /// changes meanwhile may read as a mix of its old and new links; every slot holds a link
+    /// that was there (or 0, a valid position), which a graph walk tolerates. Changes go
+    /// through [`update`](Self::update) and [`write`](Self::write), under the lock.
     pub(crate) fn read(&self, node: u32, out: &mut Vec<u32>) {
         out.clear();
-        if let Some((_guard, slots)) = self.lock(node) {
+        let start = node as usize * self.stride;
+        if let Some(slots) = self.slots.get(start..start + self.stride) {
             let len = (slots[0].load(Relaxed) as usize).min(self.capacity());
             out.extend(slots[1..=len].iter().map(|s| s.load(Relaxed)));
         }

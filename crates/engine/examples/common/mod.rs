@@ -45,7 +45,17 @@ pub fn open_or_build(dir: &Path, base: &str) -> (Database, usize) {
         db.add_quantized_items(0, dims, MetricKind::Cosine, quantization, &ids, &data)
             .unwrap();
         let cancel = AtomicBool::new(false);
-        let progress = |_| {};
+        // PHASES=1 prints when each phase of the build starts.
+        let started = std::time::Instant::now();
+        let phase = std::sync::Mutex::new("");
+        let show = std::env::var("PHASES").is_ok();
+        let progress = |p: hannoy_engine::Progress| {
+            let mut current = phase.lock().unwrap();
+            if show && *current != p.phase {
+                eprintln!("{:8.3} s  {}", started.elapsed().as_secs_f64(), p.phase);
+                *current = p.phase;
+            }
+        };
         let control = Control {
             progress: &progress,
             cancel: &cancel,

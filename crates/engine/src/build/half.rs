@@ -14,12 +14,18 @@ use crate::kernels;
 use crate::metric::{float_components, Cosine, Distance};
 use crate::space::{Scorer, Space};
 
-/// Node values are the unit vectors in half precision (`2 × dimensions` bytes, a zero vector
-/// as zeros).
+/// Node values are the unit vectors in half precision, padded with zeros to a multiple of 8
+/// components (the kernel's width: no tail to finish one at a time), a zero vector as zeros.
 pub(super) struct HalfCosine;
 
+/// Bytes of a node value of `dimensions` components.
+pub(super) fn value_len(dimensions: usize) -> usize {
+    2 * dimensions.next_multiple_of(8)
+}
+
 /// Writes the unit vector of `stored` (a cosine index's stored form: norm, then components)
-/// into `out` in half precision; `scratch` holds the floats on the way.
+/// into `out` in half precision, zeros past its components; `scratch` holds the floats on the
+/// way.
 pub(super) fn encode(stored: &[u8], scratch: &mut Vec<f32>, out: &mut [u16]) {
     scratch.clear();
     scratch.extend_from_slice(&float_components(stored));
@@ -77,7 +83,7 @@ impl Space for HalfCosine {
 
     fn vector_scorer<'a>(&'a self, stored: &'a [u8]) -> HalfScorer<'a> {
         let dimensions = stored.len().saturating_sub(4) / 4;
-        let mut query = vec![0u16; dimensions];
+        let mut query = vec![0u16; value_len(dimensions) / 2];
         encode(stored, &mut Vec::new(), &mut query);
         HalfScorer {
             query: Cow::Owned(query),
@@ -107,7 +113,7 @@ mod tests {
     }
 
     fn value(vector: &[f32]) -> Vec<u16> {
-        let mut out = vec![0u16; vector.len()];
+        let mut out = vec![0u16; value_len(vector.len()) / 2];
         encode(&stored(vector), &mut Vec::new(), &mut out);
         out
     }
@@ -122,13 +128,14 @@ mod tests {
             (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
         };
         let vectors: Vec<Vec<f32>> = (0..20)
-            .map(|_| (0..384).map(|_| next() * 3.0).collect())
+            .map(|i| (0..[384, 50, 3][i % 3]).map(|_| next() * 3.0).collect())
             .collect();
         let space = HalfCosine;
         for a in &vectors {
             let (sa, ha) = (stored(a), value(a));
+            assert_eq!(ha.len() % 8, 0);
             let scorer = space.vector_scorer(&sa);
-            for b in &vectors {
+            for b in vectors.iter().filter(|b| b.len() == a.len()) {
                 let (sb, hb) = (stored(b), value(b));
                 let full = Cosine::distance(&sa, &sb);
                 let pair = space.pair(bytemuck::cast_slice(&ha), bytemuck::cast_slice(&hb));
@@ -145,6 +152,7 @@ mod tests {
         let other = value(&[1.0; 16]);
         let space = HalfCosine;
         assert_eq!(zero, vec![0u16; 16]);
+        assert_eq!(value(&[1.0; 5]).len(), 8, "padded to 8 components");
         let d = space.pair(bytemuck::cast_slice(&zero), bytemuck::cast_slice(&other));
         assert_eq!(d, 1.0);
     }

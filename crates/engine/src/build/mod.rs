@@ -5,7 +5,8 @@
 //! The phases, one module each: `quantized` learns the quantizer and codes the nodes of a
 //! quantized index, `load` reads the graph, `repair` re-links around removed nodes,
 //! `insert` adds the new ones, `reconnect` makes every node reachable again and `write`
-//! stores what changed. `graph` holds the graph they work on, `params` the build's settings.
+//! stores what changed. `graph` holds the graph they work on, `values` the node values it
+//! compares (in the map, or a private copy: `half` for cosine), `params` the build's settings.
 
 mod graph;
 mod half;
@@ -131,7 +132,7 @@ impl Database {
                 Quantization::None => {
                     let dimensions = header.dimensions as usize;
                     let half = (D::KIND == MetricKind::Cosine && kernels::has_fast_f16())
-                        .then_some(2 * dimensions);
+                        .then_some(half::value_len(dimensions));
                     let changed = changes.updated.len() + changes.deleted.len();
                     let stored_len = header.metric.stored_len(dimensions);
                     match packing(header.items, changed, stored_len, half) {

@@ -1,17 +1,15 @@
 //! The values (stored vectors or codes) of the nodes a build works on, and a private copy of
-//! them for the insert phase when memory allows.
+//! them when memory allows.
 //!
-//! Packed values (a copy, or a quantized index's codes) sit at a fixed stride, so a node's
-//! value is found by arithmetic; values borrowed from the map need a table of slices, and
-//! looking a node up there is one more cache miss on every visit.
-//!
-//! Inserting visits nodes at random. Read from the memory map, every visit to a 384-d vector
-//! costs a TLB miss and a page walk (the map uses 4 KiB pages, and LMDB packs values at
-//! arbitrary offsets), which makes the build latency-bound. Copied into one allocation on
-//! transparent huge pages, with each value on its own cache lines, the same walk misses the
-//! TLB rarely. The copy costs memory as large as the values, so it is made only when that fits
-//! well within what the machine (or the process's memory cgroup) has free; otherwise the build
-//! reads the map as before, which is what lets a build run inside a small memory limit.
+//! Inserting visits nodes at random, and a build spends most of its time waiting for their
+//! values to arrive from memory. Read from the memory map, a visit also costs a table lookup
+//! (where the node's value lies), a TLB miss (4 KiB pages) and, at LMDB's offsets, a cache line
+//! more than the value needs. A private copy (`Packing::Copy`, or for cosine the half-precision
+//! unit vectors of `half`, half the bytes) puts each value at a fixed stride on its own cache
+//! lines, in one allocation on transparent huge pages. It costs memory as large as the values,
+//! so it is made only when that fits well within what the machine (or the process's memory
+//! cgroup) has free; otherwise the build reads the map, which is what lets a build run inside
+//! a small memory limit.
 
 use std::ops::Index;
 

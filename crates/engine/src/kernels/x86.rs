@@ -328,7 +328,11 @@ pub(crate) unsafe fn dot_f16_f16c(a: &[u16], b: &[u16]) -> f32 {
             _mm256_add_ps(acc2, acc3),
         ))
     };
-    sum + scalar::dot_f16(&a[i..n], &b[i..n])
+    if i < n {
+        sum + scalar::dot_f16(&a[i..n], &b[i..n])
+    } else {
+        sum
+    }
 }
 
 /// `f32` to half precision, 8 at a time (round to nearest even).
