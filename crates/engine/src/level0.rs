@@ -2,7 +2,10 @@
 //! per node, each node's list behind its own lock. Reading a list is one contiguous load, which
 //! the beam search can start early, instead of a chase through a lock to a separate allocation.
 
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU32,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::{Mutex, MutexGuard};
 
 pub(crate) struct Level0 {
@@ -42,14 +45,15 @@ impl Level0 {
     /// Copies the list of `node` into `out` (cleared first), without taking its lock: the
     /// build's searches read lists far more often than they change them, and locking for each
     /// read made two threads fight over the locks' cache lines. A list that another thread
-    /// changes meanwhile may read as a mix of its old and new links; every slot holds a link
-    /// that was there (or 0, a valid position), which a graph walk tolerates. Changes go
-    /// through [`update`](Self::update) and [`write`](Self::write), under the lock.
+    /// changes meanwhile may read as a mix of that list and a newer one (every slot below the
+    /// length read was written by the store of that length or a later one: see `store`),
+    /// which a graph walk tolerates. Changes go through [`update`](Self::update) and
+    /// [`write`](Self::write), under the lock.
     pub(crate) fn read(&self, node: u32, out: &mut Vec<u32>) {
         out.clear();
         let start = node as usize * self.stride;
         if let Some(slots) = self.slots.get(start..start + self.stride) {
-            let len = (slots[0].load(Relaxed) as usize).min(self.capacity());
+            let len = (slots[0].load(Acquire) as usize).min(self.capacity());
             out.extend(slots[1..=len].iter().map(|s| s.load(Relaxed)));
         }
     }
@@ -91,12 +95,15 @@ impl Level0 {
     }
 }
 
+/// Writes `list` (cut to the capacity): the links first, then the length with `Release`, so that
+/// a reader that loads the length with `Acquire` finds every slot below it written by this store
+/// or a later one, never a link a shorter list left behind (one to a removed node, say).
 fn store(slots: &[AtomicU32], list: &[u32]) {
     let len = list.len().min(slots.len() - 1);
-    slots[0].store(len as u32, Relaxed);
     for (slot, &q) in slots[1..=len].iter().zip(list) {
         slot.store(q, Relaxed);
     }
+    slots[0].store(len as u32, Release);
 }
 
 #[cfg(test)]

@@ -55,10 +55,21 @@ fn halves(value: &[u8]) -> &[u16] {
 
 /// Cosine distance of two unit vectors from their dot product. Rounding to half precision
 /// leaves a copy of a vector a few thousandths from it rather than at 0, like two very near
-/// vectors: the graph ranks them the same.
+/// vectors: the graph ranks them the same. Two zero vectors are at 0 from each other (and 1
+/// from everything else), as in the stored metric.
 #[inline(always)]
 fn distance(a: &[u16], b: &[u16]) -> f32 {
-    (1.0 - kernels::dot_f16(a, b)).clamp(0.0, 2.0)
+    let dot = kernels::dot_f16(a, b);
+    if dot == 0.0 && is_zero(a) && is_zero(b) {
+        return 0.0;
+    }
+    (1.0 - dot).clamp(0.0, 2.0)
+}
+
+/// Whether every component is +0 or −0.
+#[cold]
+fn is_zero(halves: &[u16]) -> bool {
+    halves.iter().all(|&h| h & 0x7fff == 0)
 }
 
 pub(super) struct HalfScorer<'a> {
@@ -147,7 +158,7 @@ mod tests {
     }
 
     #[test]
-    fn a_zero_vector_is_orthogonal_to_everything() {
+    fn a_zero_vector_is_orthogonal_to_everything_but_zero_vectors() {
         let zero = value(&[0.0; 16]);
         let other = value(&[1.0; 16]);
         let space = HalfCosine;
@@ -155,5 +166,12 @@ mod tests {
         assert_eq!(value(&[1.0; 5]).len(), 8, "padded to 8 components");
         let d = space.pair(bytemuck::cast_slice(&zero), bytemuck::cast_slice(&other));
         assert_eq!(d, 1.0);
+        let twin = value(&[0.0; 16]);
+        let d = space.pair(bytemuck::cast_slice(&zero), bytemuck::cast_slice(&twin));
+        assert_eq!(d, 0.0, "two zero vectors are at 0, as in the stored metric");
+        assert_eq!(
+            Cosine::distance(&stored(&[0.0; 16]), &stored(&[0.0; 16])),
+            0.0
+        );
     }
 }

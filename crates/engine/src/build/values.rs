@@ -236,42 +236,58 @@ fn free_memory() -> Option<u64> {
     }
 }
 
-/// The limit minus the usage of this process's memory cgroup (v2, or v1's memory controller),
-/// when a limit is set.
+/// The least room (limit minus usage) of this process's memory cgroup and its ancestors (v2, or
+/// v1's memory controller), when any of them sets a limit. The path `/proc/self/cgroup` names
+/// may not exist under the mount (a container without its own cgroup namespace sees its own
+/// cgroup at the mount's root), so every existing ancestor is read, the root included.
 #[cfg(target_os = "linux")]
 fn cgroup_headroom() -> Option<u64> {
-    let number =
-        |path: String| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
     let groups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let mut least: Option<u64> = None;
     for line in groups.lines() {
         let mut parts = line.splitn(3, ':');
         let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
         else {
             continue;
         };
-        let (limit, usage) = if controllers.is_empty() {
-            let dir = format!("/sys/fs/cgroup{path}");
-            (
-                number(format!("{dir}/memory.max")),
-                number(format!("{dir}/memory.current")),
-            )
+        let (root, limit, usage) = if controllers.is_empty() {
+            ("/sys/fs/cgroup", "memory.max", "memory.current")
         } else if controllers.split(',').any(|c| c == "memory") {
-            let dir = format!("/sys/fs/cgroup/memory{path}");
             (
-                number(format!("{dir}/memory.limit_in_bytes")),
-                number(format!("{dir}/memory.usage_in_bytes")),
+                "/sys/fs/cgroup/memory",
+                "memory.limit_in_bytes",
+                "memory.usage_in_bytes",
             )
         } else {
             continue;
         };
-        // v2 says "max" (not a number) and v1 a value near i64::MAX when there is no limit.
-        if let (Some(limit), Some(usage)) = (limit, usage) {
-            if limit < 1 << 60 {
-                return Some(limit.saturating_sub(usage));
+        let mut dir = path.trim_end_matches('/');
+        loop {
+            if let Some(room) = room_in(&format!("{root}{dir}"), limit, usage) {
+                least = Some(least.map_or(room, |l| l.min(room)));
+            }
+            match dir.rfind('/') {
+                Some(cut) => dir = &dir[..cut],
+                None => break,
             }
         }
     }
-    None
+    least
+}
+
+/// Limit minus usage of the cgroup directory `dir`, when it sets a limit (v2 says "max", not a
+/// number, and v1 a value near `i64::MAX` when there is none).
+#[cfg(target_os = "linux")]
+fn room_in(dir: &str, limit: &str, usage: &str) -> Option<u64> {
+    let number = |file: &str| -> Option<u64> {
+        std::fs::read_to_string(format!("{dir}/{file}"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let limit = number(limit).filter(|&l| l < 1 << 60)?;
+    Some(limit.saturating_sub(number(usage)?))
 }
 
 #[cfg(test)]
