@@ -88,19 +88,8 @@ impl Walk<'_> {
         }];
         while let Some(frame) = stack.pop() {
             let pgno = frame.pgno;
-            self.claim(tree, pgno, frame.from)?;
-            let info = self.page(pgno)?;
+            let info = self.claim_page(tree, pgno, frame.from)?;
             let place = || frame.from.describe(pgno);
-            if info.stored_pgno != pgno {
-                return Err(self.fault(
-                    tree,
-                    format!(
-                        "{} holds the header of page {} (its stored page number is wrong)",
-                        place(),
-                        info.stored_pgno
-                    ),
-                ));
-            }
             let want_leaf = frame.level == rec.depth;
             match (info.kind, want_leaf) {
                 (Kind::Branch, false) | (Kind::Leaf, true) => {}
@@ -302,19 +291,8 @@ impl Walk<'_> {
             leaf,
             node: big.node,
         };
-        self.claim(tree, start, from)?;
-        let info = self.page(start)?;
+        let info = self.claim_page(tree, start, from)?;
         let place = || from.describe(start);
-        if info.stored_pgno != start {
-            return Err(self.fault(
-                tree,
-                format!(
-                    "{} holds the header of page {} (its stored page number is wrong)",
-                    place(),
-                    info.stored_pgno
-                ),
-            ));
-        }
         if info.kind != Kind::Overflow {
             return Err(self.fault(
                 tree,

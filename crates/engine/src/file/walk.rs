@@ -169,6 +169,24 @@ impl<'f> Walk<'f> {
         Ok(())
     }
 
+    /// Claims `pgno` for `tree` (see `claim`) and returns its summary, after checking that the
+    /// page's header names it.
+    pub(super) fn claim_page(&mut self, tree: u16, pgno: u64, from: Reached) -> Result<PageInfo> {
+        self.claim(tree, pgno, from)?;
+        let info = self.page(pgno)?;
+        if info.stored_pgno != pgno {
+            return Err(self.fault(
+                tree,
+                format!(
+                    "{} holds the header of page {} (its stored page number is wrong)",
+                    from.describe(pgno),
+                    info.stored_pgno
+                ),
+            ));
+        }
+        Ok(info)
+    }
+
     /// The summary of `pgno` (in the file, checked by `claim`).
     pub(super) fn page(&mut self, pgno: u64) -> Result<PageInfo> {
         if pgno < self.store.dense {
