@@ -135,14 +135,15 @@ impl Database {
                         .then_some(half::value_len(dimensions));
                     let changed = changes.updated.len() + changes.deleted.len();
                     let stored_len = header.metric.stored_len(dimensions);
-                    match packing(header.items, changed, stored_len, half) {
-                        Packing::Half(len) => build_in(s, txn, index, header, changes, options, control, &HalfCosine, Walk::Half(len)),
-                        Packing::Copy => build_in(s, txn, index, header, changes, options, control, &Plain::<D>::new(), Walk::Copy),
-                        Packing::InPlace => build_in(s, txn, index, header, changes, options, control, &Plain::<D>::new(), Walk::InPlace),
+                    let packing = packing(header.items, changed, stored_len, half);
+                    let walk = Walk::Vectors(packing);
+                    match packing {
+                        Packing::Half(_) => build_in(s, txn, index, header, changes, options, control, &HalfCosine, walk),
+                        _ => build_in(s, txn, index, header, changes, options, control, &Plain::<D>::new(), walk),
                     }
                 }
                 _ => {
-                    let quantizer = quantizer_for(s, txn, index, &header, options, control)?;
+                    let quantizer = quantizer_for(s, txn, index, &header, &changes.deleted, options, control)?;
                     let retrain = quantizer.1;
                     match &quantizer.0 {
                         Quantizer::Int8(q) => {
@@ -168,12 +169,9 @@ struct Changes {
 
 /// What the graph walk of a build compares (`space` must match).
 enum Walk<'q> {
-    /// The stored vectors, in the map.
-    InPlace,
-    /// A copy of them.
-    Copy,
-    /// Their unit vectors in half precision, of this many bytes ([`HalfCosine`]).
-    Half(usize),
+    /// The vectors of an unquantized index: in the map, or a copy of them
+    /// ([`HalfCosine`] for `Packing::Half`).
+    Vectors(Packing),
     /// Codes of the quantizer; whether it is new (every item is coded again).
     Codes(&'q Quantizer, bool),
 }
@@ -228,19 +226,19 @@ fn build_in<S: Space>(
         None => {
             let (ids, vectors) = load_vectors(s, txn, index, stored_len)?;
             arena = match walk {
-                Walk::Copy => Some(Arena::copy(&vectors)?),
-                Walk::Half(len) => Some(Arena::half(&vectors, len)?),
-                Walk::InPlace | Walk::Codes(..) => None,
+                Walk::Vectors(Packing::Copy) => Some(Arena::copy(&vectors)?),
+                Walk::Vectors(Packing::Half(len)) => Some(Arena::half(&vectors, len)?),
+                Walk::Vectors(Packing::InPlace) | Walk::Codes(..) => None,
             };
-            let full = vec![None; ids.len()];
             let values = match &arena {
                 Some(arena) => arena.values(),
                 None => Values::Scattered(vectors),
             };
+            // Unquantized nodes are inserted with their own values: no full vectors apart.
             Nodes {
                 ids,
                 values,
-                full,
+                full: Vec::new(),
                 code_len,
             }
         }

@@ -8,7 +8,7 @@ use roaring::RoaringBitmap;
 use super::{BuildOptions, Control};
 use crate::error::{Error, Result};
 use crate::header::Header;
-use crate::items::{load_quantizer, load_set, node_range};
+use crate::items::{load_quantizer, node_range};
 use crate::keys;
 use crate::links::check_vector;
 use crate::metric::{float_components, MetricKind};
@@ -23,6 +23,7 @@ pub(super) fn quantizer_for(
     txn: &mut RwTxn<'_>,
     index: u16,
     header: &Header,
+    deleted: &RoaringBitmap,
     options: &BuildOptions,
     control: &Control<'_>,
 ) -> Result<(Quantizer, bool)> {
@@ -36,7 +37,6 @@ pub(super) fn quantizer_for(
     control.report("train", 0, 1);
     let dimensions = header.dimensions as usize;
     let stored_len = header.metric.stored_len(dimensions);
-    let deleted = load_set(s, txn, index, keys::META_DELETED)?;
     // Every `every`-th live item, up to the sample's size.
     let every = (header.items as usize).div_ceil(TRAINING_SAMPLE).max(1);
     let (start, end) = node_range(index);
