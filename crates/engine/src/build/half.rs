@@ -9,6 +9,7 @@
 //! precision holds to within 2^-12; euclidean and manhattan vectors have no such bound.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use crate::kernels;
 use crate::metric::{float_components, Cosine, Distance};
@@ -24,9 +25,17 @@ pub(super) fn value_len(dimensions: usize) -> usize {
 }
 
 /// Writes the unit vector of `stored` (a cosine index's stored form: norm, then components)
-/// into `out` in half precision, zeros past its components; `scratch` holds the floats on the
-/// way.
-pub(super) fn encode(stored: &[u8], scratch: &mut Vec<f32>, out: &mut [u16]) {
+/// into `out` in half precision, zeros past its components.
+pub(super) fn encode(stored: &[u8], out: &mut [u16]) {
+    SCRATCH.with(|scratch| encode_with(stored, &mut scratch.borrow_mut(), out))
+}
+
+thread_local! {
+    /// The floats of a vector on their way to half precision.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+fn encode_with(stored: &[u8], scratch: &mut Vec<f32>, out: &mut [u16]) {
     scratch.clear();
     scratch.extend_from_slice(&float_components(stored));
     let norm = stored
@@ -95,7 +104,7 @@ impl Space for HalfCosine {
     fn vector_scorer<'a>(&'a self, stored: &'a [u8]) -> HalfScorer<'a> {
         let dimensions = stored.len().saturating_sub(4) / 4;
         let mut query = vec![0u16; value_len(dimensions) / 2];
-        encode(stored, &mut Vec::new(), &mut query);
+        encode(stored, &mut query);
         HalfScorer {
             query: Cow::Owned(query),
         }
@@ -125,7 +134,7 @@ mod tests {
 
     fn value(vector: &[f32]) -> Vec<u16> {
         let mut out = vec![0u16; value_len(vector.len()) / 2];
-        encode(&stored(vector), &mut Vec::new(), &mut out);
+        encode(&stored(vector), &mut out);
         out
     }
 

@@ -141,10 +141,7 @@ impl Arena {
     /// each.
     pub(super) fn half(values: &[&[u8]], len: usize) -> Result<Arena> {
         Arena::fill(values.len(), len, |i, out| {
-            HALF_SCRATCH.with(|scratch| {
-                let halves: &mut [u16] = bytemuck::cast_slice_mut(out);
-                super::half::encode(values[i], &mut scratch.borrow_mut(), halves)
-            })
+            super::half::encode(values[i], bytemuck::cast_slice_mut(out))
         })
     }
 
@@ -183,10 +180,6 @@ impl Arena {
             len: self.len,
         }
     }
-}
-
-thread_local! {
-    static HALF_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Asks for transparent huge pages under the reserved (not yet touched) capacity of `bytes`.
