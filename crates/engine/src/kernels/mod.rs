@@ -18,11 +18,14 @@
 //!   `is_x86_feature_detected!`. The detection runs once and is cached in an
 //!   [`AtomicU8`](std::sync::atomic::AtomicU8); afterwards each call costs one
 //!   relaxed load and a well-predicted branch in front of a direct call.
+//!   The half-precision kernels also need F16C (every AVX2 CPU has it).
 //!   `hamming` and `popcount` use hardware `popcnt` on unaligned 64-bit
 //!   words and, for long slices, an AVX2 nibble-lookup popcount;
 //!   `bit_planes_dot` uses the nibble lookup from 16 bytes on.
 //! * **aarch64**: NEON, which every aarch64 target with the `neon` target
 //!   feature (all the usual ones) guarantees, so no run-time check is needed.
+//!   The half-precision kernels are the portable ones there
+//!   ([`has_fast_f16`] says so, and builds then keep full precision).
 //! * **anything else**: the portable [`scalar`] kernels, written with separate
 //!   lane accumulators so the compiler can auto-vectorise them.
 //!
