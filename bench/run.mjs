@@ -100,6 +100,8 @@ IVF_PQ: nprobes 2,5,10,20,50,100 instead of ef).
   --scale-read-threads <n> the second in-limit figure: HANNOY_READ_THREADS=n (default 16; 0 = skip)
   --scale-build-timeout <s>  limit of an in-limit build (default 8 × the unlimited build, at least
                            600 s, at most 3600 s)
+  --scale-no-limits        skip the in-limit builds and searches (the unlimited ones still run): a
+                           quicker way to build the indexes --cold-start uses
   --cgroup-parent <dir>    where to create the cgroups (default the memory hierarchy's root:
                            /sys/fs/cgroup/memory (v1) or /sys/fs/cgroup (v2))
 
@@ -122,7 +124,7 @@ function parseArgs(argv) {
     reuse: new Set(['hannoy-py']), rebuild: new Set(), memoryCheck: false, memoryN: 400000, plot: true, usearchView: false,
     sets: ALL_SETS.slice(), synthPy: SYNTH_PY, oversampling: null, rescore: null,
     scale: false, scaleN: 600000, scaleLimitMiB: 256, scaleBuildLimitMiB: 700, scaleEf: 64, scaleTimeBox: 60, scaleLater: 10,
-    scaleReadThreads: 16, scaleBuildTimeout: null, cgroupParent: null,
+    scaleReadThreads: 16, scaleBuildTimeout: null, scaleNoLimits: false, cgroupParent: null,
     nprobes: [2, 5, 10, 20, 50, 100], lance: {}, perCore: ['hannoy-node'],
     coldStart: false, coldStartFraction: 0.1, coldStartTimeBox: 120,
   };
@@ -163,6 +165,7 @@ function parseArgs(argv) {
       case '--scale-time-box': o.scaleTimeBox = Number(need(i, a)); i++; break;
       case '--scale-later': o.scaleLater = Number(need(i, a)); i++; break;
       case '--scale-read-threads': o.scaleReadThreads = Number(need(i, a)); i++; break;
+      case '--scale-no-limits': o.scaleNoLimits = true; break;
       case '--scale-build-timeout': o.scaleBuildTimeout = int(need(i, a), a); i++; break;
       case '--cgroup-parent': o.cgroupParent = path.resolve(need(i, a)); i++; break;
       case '--cold-start': o.coldStart = true; break;

@@ -79,7 +79,7 @@ export async function coldStartRun(h) {
     const dataFile = path.join(indexPath, 'data.mdb');
     const r = res.engines[e] = { status: 'ok', indexPath: path.relative(ROOT, indexPath) };
     if (!fs.existsSync(dataFile) || !fs.existsSync(indexPath + '.build.json')) {
-      Object.assign(r, { status: 'skipped', reason: `no complete index at ${path.relative(ROOT, indexPath)} (the scale run builds it: npm run bench -- --scale)` });
+      Object.assign(r, { status: 'skipped', reason: `no complete index at ${path.relative(ROOT, indexPath)} (the scale run builds it: npm run bench -- --scale, or without its in-limit runs --scale --scale-no-limits)` });
       say(`  [${e}] skipped: ${r.reason}`);
       continue;
     }

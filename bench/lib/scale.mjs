@@ -30,7 +30,7 @@ export async function scaleRun(h) {
   const driver = { cmd: process.execPath, args: ['--expose-gc', path.join(BENCH, 'engines', 'driver.mjs')] };
 
   // cgroups and dropping the page cache: both or neither
-  let cg = detectCgroups(o.cgroupParent);
+  let cg = o.scaleNoLimits ? { kind: null, reason: '--scale-no-limits' } : detectCgroups(o.cgroupParent);
   if (cg.kind) {
     const why = dropCaches();
     if (why) cg = { kind: null, reason: why };
