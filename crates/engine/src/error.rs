@@ -83,30 +83,6 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-impl From<heed::Error> for Error {
-    fn from(error: heed::Error) -> Self {
-        match error {
-            heed::Error::Mdb(heed::MdbError::Corrupted) => {
-                Error::Corrupt("LMDB reports a corrupted page".into())
-            }
-            heed::Error::Mdb(heed::MdbError::PageNotFound) => {
-                Error::Corrupt("LMDB reports a missing page".into())
-            }
-            heed::Error::Mdb(heed::MdbError::Invalid) => {
-                Error::Corrupt("the file is not an LMDB environment".into())
-            }
-            heed::Error::Mdb(heed::MdbError::VersionMismatch) => Error::Version {
-                found: 0,
-                supported: crate::header::FORMAT_VERSION,
-            },
-            heed::Error::Mdb(heed::MdbError::MapFull) => Error::MapFull,
-            heed::Error::Mdb(heed::MdbError::MapResized) => Error::MapResized,
-            heed::Error::Io(io) => Error::Io(io.to_string()),
-            other => Error::Io(other.to_string()),
-        }
-    }
-}
-
 impl From<std::io::Error> for Error {
     fn from(error: std::io::Error) -> Self {
         Error::Io(error.to_string())

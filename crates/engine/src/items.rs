@@ -1,17 +1,16 @@
-//! Metadata access and the cheap writes: adding, deleting and reading items.
+//! The cheap writes and reads of items: adding, deleting and reading them back (the index
+//! metadata they update is in `records`).
 
 use std::ops::Bound;
-
-use heed::RwTxn;
-use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
 use crate::header::Header;
 use crate::keys;
 use crate::links::check_vector;
 use crate::metric::{self, MetricKind};
-use crate::quant::{self, Quantization, Quantizer};
-use crate::store::{Appender, Database, ReadTxn, Shared};
+use crate::quant::{self, Quantization};
+use crate::records::{load_header, load_set, node_range, put_header, put_set};
+use crate::store::{Appender, Database};
 use crate::with_metric;
 
 /// What `indexes()` lists about one index.
@@ -38,97 +37,6 @@ impl IndexInfo {
             built: header.built,
         }
     }
-}
-
-pub(crate) fn load_header(s: &Shared, txn: &ReadTxn<'_>, index: u16) -> Result<Option<Header>> {
-    match s.meta.get(txn, &keys::meta(index, keys::META_HEADER))? {
-        Some(bytes) => Header::decode(bytes).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// The quantizer of a quantized index, once a build has trained it.
-pub(crate) fn load_quantizer(
-    s: &Shared,
-    txn: &ReadTxn<'_>,
-    index: u16,
-    header: &Header,
-) -> Result<Option<Quantizer>> {
-    if header.quantization == Quantization::None {
-        return Ok(None);
-    }
-    match s.meta.get(txn, &keys::meta(index, keys::META_QUANTIZER))? {
-        Some(bytes) => {
-            let q = Quantizer::from_bytes(bytes, header.dimensions as usize)
-                .map_err(|e| in_index(index, e))?;
-            if q.kind() != header.quantization {
-                return Err(Error::Corrupt(format!(
-                    "index {index}: the quantizer is '{}', the header says '{}'",
-                    q.kind().name(),
-                    header.quantization.name()
-                )));
-            }
-            Ok(Some(q))
-        }
-        None if header.built && header.items > 0 => Err(Error::Corrupt(format!(
-            "index {index}: a built '{}' index has no quantizer",
-            header.quantization.name()
-        ))),
-        None => Ok(None),
-    }
-}
-
-/// Names the index in a corruption message (once).
-pub(crate) fn in_index(index: u16, error: Error) -> Error {
-    match error {
-        Error::Corrupt(msg) if !msg.starts_with("index ") => {
-            Error::Corrupt(format!("index {index}: {msg}"))
-        }
-        other => other,
-    }
-}
-
-pub(crate) fn put_header(s: &Shared, txn: &mut RwTxn<'_>, index: u16, h: &Header) -> Result<()> {
-    s.meta
-        .put(txn, &keys::meta(index, keys::META_HEADER), &h.encode())?;
-    Ok(())
-}
-
-pub(crate) fn load_set(
-    s: &Shared,
-    txn: &ReadTxn<'_>,
-    index: u16,
-    kind: u8,
-) -> Result<RoaringBitmap> {
-    match s.meta.get(txn, &keys::meta(index, kind))? {
-        Some(bytes) => RoaringBitmap::deserialize_from(bytes)
-            .map_err(|e| Error::Corrupt(format!("index {index}: set {kind}: {e}"))),
-        None => Ok(RoaringBitmap::new()),
-    }
-}
-
-pub(crate) fn put_set(
-    s: &Shared,
-    txn: &mut RwTxn<'_>,
-    index: u16,
-    kind: u8,
-    set: &RoaringBitmap,
-) -> Result<()> {
-    let key = keys::meta(index, kind);
-    if set.is_empty() {
-        s.meta.delete(txn, &key)?;
-    } else {
-        let mut bytes = Vec::with_capacity(set.serialized_size());
-        let _ = set.serialize_into(&mut bytes);
-        s.meta.put(txn, &key, &bytes)?;
-    }
-    Ok(())
-}
-
-/// The key range `[start, end)` of one index in `nodes` and `upper`.
-pub(crate) fn node_range(index: u16) -> ([u8; 4], [u8; 4]) {
-    let start = u32::from_be_bytes(keys::node_prefix(index));
-    (start.to_be_bytes(), (start + 1).to_be_bytes())
 }
 
 pub(crate) fn check_dimensions(expected: usize, received: usize) -> Result<()> {

@@ -6,6 +6,7 @@
 
 pub mod build;
 mod copy;
+mod dbs;
 pub mod error;
 mod file;
 mod graph;
@@ -17,6 +18,7 @@ mod level0;
 mod links;
 pub mod metric;
 mod quant;
+mod records;
 #[doc(hidden)]
 pub mod scratch;
 pub mod search;

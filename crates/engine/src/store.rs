@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use heed::types::Bytes;
-use heed::{CommitOrAbort, EnvFlags, EnvOpenOptions, PutFlags, RoTxn, RwTxn, WithoutTls};
+use heed::{CommitOrAbort, EnvFlags, EnvOpenOptions, PutFlags, RwTxn, WithoutTls};
 
+use crate::dbs::Dbs;
+pub(crate) use crate::dbs::{Db, ReadTxn};
 use crate::error::{Error, Result};
 
 pub(crate) type Env = heed::Env<WithoutTls>;
-pub(crate) type Db = heed::Database<'static, Bytes, Bytes>;
-pub(crate) type ReadTxn<'e> = RoTxn<'e, WithoutTls>;
 
 /// The initial map size when the caller gives none. The map grows by itself, so this only
 /// bounds address space, which on Windows is also the file's size.
@@ -38,10 +38,8 @@ pub struct OpenOptions {
 
 pub(crate) struct Shared {
     pub(crate) env: Env,
-    pub(crate) meta: Db,
-    pub(crate) nodes: Db,
-    pub(crate) links: Db,
-    pub(crate) upper: Db,
+    /// The environment's databases (`s.nodes` and so on, through `Deref`).
+    dbs: Dbs,
     /// Searches' per-commit tables (see `view.rs`); emptied when the map moves.
     pub(crate) views: crate::view::Views,
     /// Every transaction of this process is opened under the read side; resizing the map takes
@@ -49,6 +47,39 @@ pub(crate) struct Shared {
     gate: RwLock<()>,
     /// Whether the environment itself was opened writable.
     writable: bool,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Dbs;
+    fn deref(&self) -> &Dbs {
+        &self.dbs
+    }
+}
+
+/// LMDB's errors as the engine's. Here, with the environment, rather than in `error`: the version
+/// it reports is the index format's (`header`), which `error` does not depend on.
+impl From<heed::Error> for Error {
+    fn from(error: heed::Error) -> Self {
+        match error {
+            heed::Error::Mdb(heed::MdbError::Corrupted) => {
+                Error::Corrupt("LMDB reports a corrupted page".into())
+            }
+            heed::Error::Mdb(heed::MdbError::PageNotFound) => {
+                Error::Corrupt("LMDB reports a missing page".into())
+            }
+            heed::Error::Mdb(heed::MdbError::Invalid) => {
+                Error::Corrupt("the file is not an LMDB environment".into())
+            }
+            heed::Error::Mdb(heed::MdbError::VersionMismatch) => Error::Version {
+                found: 0,
+                supported: crate::header::FORMAT_VERSION,
+            },
+            heed::Error::Mdb(heed::MdbError::MapFull) => Error::MapFull,
+            heed::Error::Mdb(heed::MdbError::MapResized) => Error::MapResized,
+            heed::Error::Io(io) => Error::Io(io.to_string()),
+            other => Error::Io(other.to_string()),
+        }
+    }
 }
 
 /// A handle on one database directory. Handles on the same directory in one process share one
@@ -330,10 +361,12 @@ fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
     };
     Ok(Shared {
         env,
-        meta,
-        nodes,
-        links,
-        upper,
+        dbs: Dbs {
+            meta,
+            nodes,
+            links,
+            upper,
+        },
         views: Default::default(),
         gate: RwLock::new(()),
         writable: !options.read_only,

@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex};
 
 use roaring::RoaringBitmap;
 
+use crate::dbs::{Db, Dbs, ReadTxn};
 use crate::error::{Error, Result};
 use crate::graph::IdHasher;
 use crate::header::Header;
-use crate::items::{load_header, load_quantizer, load_set, node_range};
 use crate::keys;
 use crate::links::check_vector;
 use crate::quant::Quantizer;
-use crate::store::{Db, ReadTxn, Shared};
+use crate::records::{load_header, load_quantizer, load_set, node_range};
 
 /// Slot states: not looked up yet, or looked up and absent; any other value is a pointer
 /// (high 48 bits) and a length (low 16 bits).
@@ -178,7 +178,7 @@ fn upper_key(id: u32, level: u8) -> u64 {
 }
 
 impl View {
-    fn load(s: &Shared, txn: &ReadTxn<'_>, index: u16) -> Result<View> {
+    fn load(s: &Dbs, txn: &ReadTxn<'_>, index: u16) -> Result<View> {
         let header = load_header(s, txn, index)?.ok_or(Error::IndexNotFound(index))?;
         let quantizer = load_quantizer(s, txn, index, &header)?;
         let code_len = quantizer.as_ref().map_or(0, Quantizer::code_len);
@@ -230,7 +230,7 @@ impl View {
     /// in the graph), its stored vector otherwise.
     pub(crate) fn walk_value<'t>(
         &self,
-        s: &Shared,
+        s: &Dbs,
         txn: &'t ReadTxn<'_>,
         id: u32,
     ) -> Result<Option<&'t [u8]>> {
@@ -243,7 +243,7 @@ impl View {
     /// A quantized index's level-0 value of `id`, split into its code and its links.
     fn record<'t>(
         &self,
-        s: &Shared,
+        s: &Dbs,
         txn: &'t ReadTxn<'_>,
         id: u32,
     ) -> Result<Option<(&'t [u8], &'t [u8])>> {
@@ -265,7 +265,7 @@ impl View {
     /// The stored vector of `id`, if it has one.
     pub(crate) fn vector<'t>(
         &self,
-        s: &Shared,
+        s: &Dbs,
         txn: &'t ReadTxn<'_>,
         id: u32,
     ) -> Result<Option<&'t [u8]>> {
@@ -314,7 +314,7 @@ impl View {
     /// index) in one cursor pass over the index's links, in key order, instead of one B-tree
     /// lookup per node as searches meet them at random: a fresh reader's first queries pay
     /// those lookups otherwise. Once per view; `txn` must read the view's commit.
-    pub(crate) fn fill_links(&self, s: &Shared, txn: &ReadTxn<'_>) -> Result<()> {
+    pub(crate) fn fill_links(&self, s: &Dbs, txn: &ReadTxn<'_>) -> Result<()> {
         if txn.id() != self.txn_id || self.slots == 0 || self.filled.swap(true, Ordering::Relaxed) {
             return Ok(());
         }
@@ -334,7 +334,7 @@ impl View {
 
     /// Fills the table's vector slots in one cursor pass over the index's stored vectors (the
     /// pass touches every page that holds them: do it only when they are in the page cache).
-    pub(crate) fn fill_vectors(&self, s: &Shared, txn: &ReadTxn<'_>) -> Result<()> {
+    pub(crate) fn fill_vectors(&self, s: &Dbs, txn: &ReadTxn<'_>) -> Result<()> {
         if txn.id() != self.txn_id || self.slots == 0 {
             return Ok(());
         }
@@ -377,7 +377,7 @@ impl View {
     /// The level-0 links of `id`, present while it is in the graph.
     pub(crate) fn links<'t>(
         &self,
-        s: &Shared,
+        s: &Dbs,
         txn: &'t ReadTxn<'_>,
         id: u32,
     ) -> Result<Option<&'t [u8]>> {
@@ -407,7 +407,7 @@ impl Views {
     }
 
     /// The view of `index` for the commit `txn` reads, made on first use.
-    pub(crate) fn get(&self, s: &Shared, txn: &ReadTxn<'_>, index: u16) -> Result<Arc<View>> {
+    pub(crate) fn get(&self, s: &Dbs, txn: &ReadTxn<'_>, index: u16) -> Result<Arc<View>> {
         let id = txn.id();
         if let Some(view) = self.cached(index, id) {
             return Ok(view);

@@ -11,10 +11,10 @@ use super::params::{Params, MAX_LEVEL};
 use super::values::Values;
 use super::Control;
 use crate::error::{Error, Result};
-use crate::items::node_range;
 use crate::keys;
 use crate::level0::Level0;
 use crate::links::{self, check_vector};
+use crate::records::node_range;
 use crate::space::Space;
 use crate::store::Shared;
 

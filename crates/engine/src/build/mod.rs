@@ -28,11 +28,11 @@ use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
 use crate::header::Header;
-use crate::items::{load_header, load_set, put_header, put_set};
 use crate::kernels;
 use crate::keys;
 use crate::metric::{Distance, MetricKind};
 use crate::quant::{Quantization, Quantizer};
+use crate::records::{load_header, load_set, put_header, put_set};
 use crate::space::{Plain, Space};
 use crate::store::{Database, Shared};
 use crate::with_metric;

@@ -8,11 +8,11 @@ use roaring::RoaringBitmap;
 use super::{BuildOptions, Control};
 use crate::error::{Error, Result};
 use crate::header::Header;
-use crate::items::{load_quantizer, node_range};
 use crate::keys;
 use crate::links::check_vector;
 use crate::metric::{float_components, MetricKind};
 use crate::quant::{Quantizer, TRAINING_SAMPLE};
+use crate::records::{load_quantizer, node_range};
 use crate::store::Shared;
 
 /// The quantizer a build of a quantized index codes with: the stored one, or one learned now

@@ -9,9 +9,9 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::file;
 use crate::header::Header;
-use crate::items::{in_index, load_quantizer, load_set, node_range};
 use crate::keys;
 use crate::links;
+use crate::records::{in_index, load_quantizer, load_set, node_range};
 use crate::store::{Database, ReadTxn, Shared};
 
 /// What a whole-file check found: the file and every index it holds, all sound.
