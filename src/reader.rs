@@ -185,19 +185,22 @@ impl Reader {
                 ));
             }
             let db = self.state.engine()?;
+            let state = self.state.clone();
             // Last: a listener attached to the signal is detached only by the task.
             let abort = AbortWatch::new(env, signal)?;
             let index = self.index;
             let cancel = abort.flag();
             Ok(ReadTask::new(
                 move || {
-                    parsed.run(|o| {
+                    let found = parsed.run(|o| {
                         let o = SearchOptions {
                             cancel: Some(&cancel),
                             ..*o
                         };
                         db.search(index, &query, &o)
-                    })
+                    });
+                    state.searched();
+                    found
                 },
                 to_results,
             )
@@ -235,9 +238,14 @@ impl Reader {
             }
             let parsed = Query::parse(convert::options(options, "options")?.as_ref())?;
             let db = self.state.engine()?;
+            let state = self.state.clone();
             let index = self.index;
             Ok(ReadTask::new(
-                move || parsed.run(|o| db.search_batch(index, &queries, o)),
+                move || {
+                    let found = parsed.run(|o| db.search_batch(index, &queries, o));
+                    state.searched();
+                    found
+                },
                 convert,
             ))
         })();
@@ -259,9 +267,14 @@ impl Reader {
             let id = convert::id(&id, "id")?;
             let parsed = Query::parse(convert::options(options, "options")?.as_ref())?;
             let db = self.state.engine()?;
+            let state = self.state.clone();
             let index = self.index;
             Ok(ReadTask::new(
-                move || parsed.run(|o| db.search_by_id(index, id, o)),
+                move || {
+                    let found = parsed.run(|o| db.search_by_id(index, id, o));
+                    state.searched();
+                    found
+                },
                 to_results,
             ))
         })();
