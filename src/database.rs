@@ -267,9 +267,11 @@ impl Database {
     /// A reader for `index` (default 0). Rejects ERR_HANNOY_INDEX_NOT_FOUND when the index
     /// holds no items and ERR_HANNOY_NEEDS_BUILD when it was never built. `prefetch` (bytes;
     /// default the environment variable `HANNOY_READER_PREFETCH_MEMORY`, else 0) starts reading
-    /// that much of the index's hot pages in the background once the reader is open (the upper
-    /// levels, then breadth first from the entry points; see `Reader.warm`), for faster first
-    /// queries after a cold start. The Promise does not wait for it.
+    /// that much of the index's hot pages in the background (the upper levels, then breadth
+    /// first from the entry points; see `Reader.warm`), for faster first queries after a cold
+    /// start. The Promise does not wait for it. The background work (this, and filling the
+    /// reader's table of where nodes are) starts once a first search has answered, or 200 ms
+    /// after the reader opened: a first search right away gets the cores to itself.
     #[napi(
         ts_args_type = "index?: number, options?: { prefetch?: number }",
         ts_return_type = "Promise<Reader>"
