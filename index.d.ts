@@ -76,8 +76,8 @@ export declare class Database {
    * first from the entry points; see `Reader.warm`), for faster first queries after a cold
    * start; nothing is read when the file is already in the page cache. The Promise does not
    * wait for it. The background work (this, and filling the reader's table of where nodes
-   * are) starts once a first search has answered, or 200 ms after the reader opened: a first
-   * search right away gets the cores to itself.
+   * are) starts once the reader's first search has finished, or 200 ms after it opened: a
+   * first search right away gets the cores to itself.
    */
   reader(index?: number, options?: { prefetch?: number }): Promise<Reader>
   /** Every index that holds metadata, with its dimensions, metric and live item count. */

@@ -1,8 +1,7 @@
 //! The `Database` class: opening, listing indexes, making writers and readers, closing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
 
 use hannoy_engine::{self as engine, IndexInfo, MetricKind, OpenOptions, Quantization};
 use napi::bindgen_prelude::*;
@@ -11,6 +10,7 @@ use napi_derive::napi;
 use crate::abort::AbortWatch;
 use crate::convert;
 use crate::errors::{Failure, Outcome};
+use crate::prefetch::{self, FirstSearch};
 use crate::queue::WriteQueue;
 use crate::reader::Reader;
 use crate::tasks::{self, ReadTask};
@@ -27,20 +27,9 @@ pub struct DbState {
     pub closing: Arc<AtomicBool>,
     /// Indexes with a background prefetch running (one at a time per index).
     prefetching: Mutex<std::collections::HashSet<u16>>,
-    /// Whether a search of this database has finished (see `prefetch`).
-    searched: FirstSearch,
+    /// The first searches that background work waits on, woken by `close()`.
+    first_searches: Mutex<Vec<Weak<FirstSearch>>>,
 }
-
-#[derive(Default)]
-struct FirstSearch {
-    done: AtomicBool,
-    lock: Mutex<()>,
-    wake: Condvar,
-}
-
-/// How long a new reader's background fill waits for the first search to finish before it
-/// starts anyway.
-const FILL_AFTER: Duration = Duration::from_millis(200);
 
 type Deferred = napi::JsDeferred<(), Box<dyn FnOnce(Env) -> Result<()> + Send>>;
 
@@ -62,7 +51,13 @@ impl DbState {
     /// reads `budget` bytes of its hot pages unless the file is in the page cache already;
     /// `close()` stops it. The reader is usable at once
     /// and gets faster as this goes on; a failure only leaves it undone.
-    fn prefetch(self: &Arc<Self>, db: engine::Database, index: u16, budget: u64) {
+    fn prefetch(
+        self: &Arc<Self>,
+        db: engine::Database,
+        index: u16,
+        budget: u64,
+        first: Arc<FirstSearch>,
+    ) {
         if !self
             .prefetching
             .lock()
@@ -71,21 +66,26 @@ impl DbState {
         {
             return;
         }
+        {
+            let mut waiting = self
+                .first_searches
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            waiting.retain(|w| w.strong_count() > 0);
+            waiting.push(Arc::downgrade(&first));
+        }
         let state = self.clone();
         let started = std::thread::Builder::new()
             .name("hannoy-prefetch".into())
             .spawn(move || {
                 // Behind the searches: the reader is already answering.
                 engine::lower_thread_priority();
-                // A process that opens a reader to answer at once (a serverless function) gets
-                // its first answer alone: beside the fill's first passes it took 4 times as
-                // long (13 ms against 50 ms, 600k × 384, page cache warm, 2 cores), and the fill
-                // that starts after it is done as soon.
-                state.wait_for_a_search(FILL_AFTER);
+                // After the reader's first search (see `prefetch.rs`).
+                first.wait(prefetch::AFTER_OPEN, &state.closing);
                 if !state.closing.load(Ordering::Relaxed) {
                     let _ = db.fill_tables(index);
                 }
-                if budget > 0 {
+                if budget > 0 && !state.closing.load(Ordering::Relaxed) {
                     let _ = db.prefetch(index, budget, Some(&state.closing));
                 }
                 state.prefetch_done(index);
@@ -93,34 +93,6 @@ impl DbState {
         if started.is_err() {
             self.prefetch_done(index);
         }
-    }
-
-    /// Records that a search finished (from the read pool): a waiting background fill starts.
-    pub fn searched(&self) {
-        let first = &self.searched;
-        if !first.done.load(Ordering::Relaxed) {
-            let _lock = first.lock.lock().unwrap_or_else(|p| p.into_inner());
-            first.done.store(true, Ordering::Relaxed);
-            first.wake.notify_all();
-        }
-    }
-
-    /// Waits until a search has finished or `close()` was called, at most `limit`.
-    fn wait_for_a_search(&self, limit: Duration) {
-        let first = &self.searched;
-        let lock = first.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = first
-            .wake
-            .wait_timeout_while(lock, limit, |_| {
-                !first.done.load(Ordering::Relaxed) && !self.closing.load(Ordering::Relaxed)
-            })
-            .unwrap_or_else(|p| p.into_inner());
-    }
-
-    /// Wakes a background fill waiting for a search (`close()` was called).
-    fn wake_prefetch(&self) {
-        let _lock = self.searched.lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.searched.wake.notify_all();
     }
 
     fn prefetch_done(&self, index: u16) {
@@ -185,7 +157,9 @@ fn open_options(options: Option<Unknown<'_>>) -> Outcome<OpenOptions> {
 
 type OpenTask = ReadTask<Arc<DbState>, Database>;
 type IndexesTask = ReadTask<Vec<IndexInfo>, Vec<IndexDescription>>;
-type ReaderTask = ReadTask<(Arc<DbState>, IndexInfo), Reader>;
+/// What opening a reader gives the main thread to make the `Reader` of.
+type Opened = (Arc<DbState>, IndexInfo, Arc<FirstSearch>);
+type ReaderTask = ReadTask<Opened, Reader>;
 
 #[napi]
 impl Database {
@@ -215,7 +189,7 @@ impl Database {
                         close_waiters: Mutex::new(Some(Vec::new())),
                         closing: Default::default(),
                         prefetching: Default::default(),
-                        searched: Default::default(),
+                        first_searches: Default::default(),
                     }))
                 },
                 convert,
@@ -272,8 +246,8 @@ impl Database {
     /// first from the entry points; see `Reader.warm`), for faster first queries after a cold
     /// start; nothing is read when the file is already in the page cache. The Promise does not
     /// wait for it. The background work (this, and filling the reader's table of where nodes
-    /// are) starts once a first search has answered, or 200 ms after the reader opened: a first
-    /// search right away gets the cores to itself.
+    /// are) starts once the reader's first search has finished, or 200 ms after it opened: a
+    /// first search right away gets the cores to itself.
     #[napi(
         ts_args_type = "index?: number, options?: { prefetch?: number }",
         ts_return_type = "Promise<Reader>"
@@ -284,8 +258,8 @@ impl Database {
         index: Option<Unknown>,
         options: Option<Unknown>,
     ) -> AsyncTask<ReaderTask> {
-        let convert: fn(&Env, (Arc<DbState>, IndexInfo)) -> Result<Reader> =
-            |_, (state, info)| Ok(Reader::new(state, info));
+        let convert: fn(&Env, Opened) -> Result<Reader> =
+            |_, (state, info, first)| Ok(Reader::new(state, info, first));
         let prepared = (|| -> Outcome<ReaderTask> {
             let index = match index {
                 Some(value) if value.get_type().ok() != Some(ValueType::Undefined) => {
@@ -308,8 +282,9 @@ impl Database {
             Ok(ReadTask::new(
                 move || {
                     let info = db.open_reader(index)?;
-                    state.prefetch(db, index, prefetch);
-                    Ok((state, info))
+                    let first = Arc::new(FirstSearch::default());
+                    state.prefetch(db, index, prefetch, first.clone());
+                    Ok((state, info, first))
                 },
                 convert,
             ))
@@ -349,7 +324,15 @@ impl Database {
             return Ok(promise);
         }
         state.closing.store(true, Ordering::SeqCst);
-        state.wake_prefetch();
+        let waiting = std::mem::take(
+            &mut *state
+                .first_searches
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        for first in waiting.iter().filter_map(Weak::upgrade) {
+            first.interrupt();
+        }
         let closer = state.clone();
         let last = Box::new(move || {
             closer.db.lock().unwrap_or_else(|p| p.into_inner()).take();

@@ -6,6 +6,7 @@ mod convert;
 mod database;
 mod errors;
 mod pool;
+mod prefetch;
 mod queue;
 mod reader;
 mod tasks;

@@ -13,6 +13,7 @@ use crate::abort::AbortWatch;
 use crate::convert::{self, Ids};
 use crate::database::DbState;
 use crate::errors::{Failure, Outcome, DIMENSION_MISMATCH};
+use crate::prefetch::FirstSearch;
 use crate::tasks::{self, ReadTask};
 
 /// The answers of `searchBatch`: row-major, `k` per query, short rows padded with id
@@ -108,6 +109,8 @@ type VectorConvert = fn(&Env, Option<Vec<f32>>) -> Result<Option<Float32Array>>;
 #[napi]
 pub struct Reader {
     state: Arc<DbState>,
+    /// Its first search, which its background work waits for (see `prefetch`).
+    first: Arc<FirstSearch>,
     index: u16,
     dimensions: usize,
     metric: MetricKind,
@@ -116,9 +119,10 @@ pub struct Reader {
 
 #[napi]
 impl Reader {
-    pub(crate) fn new(state: Arc<DbState>, info: IndexInfo) -> Reader {
+    pub(crate) fn new(state: Arc<DbState>, info: IndexInfo, first: Arc<FirstSearch>) -> Reader {
         Reader {
             state,
+            first,
             index: info.index,
             dimensions: info.dimensions,
             metric: info.metric,
@@ -185,7 +189,7 @@ impl Reader {
                 ));
             }
             let db = self.state.engine()?;
-            let state = self.state.clone();
+            let first = self.first.clone();
             // Last: a listener attached to the signal is detached only by the task.
             let abort = AbortWatch::new(env, signal)?;
             let index = self.index;
@@ -199,7 +203,7 @@ impl Reader {
                         };
                         db.search(index, &query, &o)
                     });
-                    state.searched();
+                    first.finished();
                     found
                 },
                 to_results,
@@ -238,12 +242,12 @@ impl Reader {
             }
             let parsed = Query::parse(convert::options(options, "options")?.as_ref())?;
             let db = self.state.engine()?;
-            let state = self.state.clone();
+            let first = self.first.clone();
             let index = self.index;
             Ok(ReadTask::new(
                 move || {
                     let found = parsed.run(|o| db.search_batch(index, &queries, o));
-                    state.searched();
+                    first.finished();
                     found
                 },
                 convert,
@@ -267,12 +271,12 @@ impl Reader {
             let id = convert::id(&id, "id")?;
             let parsed = Query::parse(convert::options(options, "options")?.as_ref())?;
             let db = self.state.engine()?;
-            let state = self.state.clone();
+            let first = self.first.clone();
             let index = self.index;
             Ok(ReadTask::new(
                 move || {
                     let found = parsed.run(|o| db.search_by_id(index, id, o));
-                    state.searched();
+                    first.finished();
                     found
                 },
                 to_results,

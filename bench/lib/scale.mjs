@@ -66,7 +66,8 @@ export async function scaleRun(h) {
   };
   const files = () => {
     fs.mkdirSync(RESULTS, { recursive: true });
-    const jf = path.join(RESULTS, `scale-${kName(n)}.json`);
+    // without the in-limit runs, its own files: the full run's results (README cites them) stay
+    const jf = path.join(RESULTS, `scale-${kName(n)}${o.scaleNoLimits ? '-no-limits' : ''}.json`);
     res.goals = goals(res);
     res.durationSeconds = round((Date.now() - t0) / 1000, 1);
     fs.writeFileSync(jf, JSON.stringify(res, null, 1) + '\n');

@@ -83,6 +83,8 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+// LMDB's errors convert in `store` (`From<heed::Error>`), beside the environment.
+
 impl From<std::io::Error> for Error {
     fn from(error: std::io::Error) -> Self {
         Error::Io(error.to_string())

@@ -6,10 +6,11 @@ use std::ops::Bound;
 use crate::error::{Error, Result};
 use crate::header::Header;
 use crate::keys;
+use crate::keys::node_range;
 use crate::links::check_vector;
 use crate::metric::{self, MetricKind};
 use crate::quant::{self, Quantization};
-use crate::records::{load_header, load_set, node_range, put_header, put_set};
+use crate::records::{load_header, load_set, put_header, put_set};
 use crate::store::{Appender, Database};
 use crate::with_metric;
 

@@ -47,3 +47,9 @@ pub fn id_of(key: &[u8]) -> Option<u32> {
 pub fn level_of(key: &[u8]) -> Option<u8> {
     key.get(8).copied()
 }
+
+/// The key range `[start, end)` of one index in `nodes` and `upper`.
+pub(crate) fn node_range(index: u16) -> ([u8; 4], [u8; 4]) {
+    let start = u32::from_be_bytes(node_prefix(index));
+    (start.to_be_bytes(), (start + 1).to_be_bytes())
+}

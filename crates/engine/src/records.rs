@@ -1,6 +1,6 @@
 //! The metadata records of an index in `meta` (its header, its quantizer, its sets of deleted
-//! and updated items) and the key range of its nodes: read and written by the views, the
-//! cheap writes, the build and the file check alike.
+//! and updated items): read and written by the views, the cheap writes, the build and the file
+//! check alike.
 
 use heed::RwTxn;
 use roaring::RoaringBitmap;
@@ -89,10 +89,4 @@ pub(crate) fn put_set(
         s.meta.put(txn, &key, &bytes)?;
     }
     Ok(())
-}
-
-/// The key range `[start, end)` of one index in `nodes` and `upper`.
-pub(crate) fn node_range(index: u16) -> ([u8; 4], [u8; 4]) {
-    let start = u32::from_be_bytes(keys::node_prefix(index));
-    (start.to_be_bytes(), (start + 1).to_be_bytes())
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
+use crate::dbs::ReadTxn;
 use crate::error::{Error, Result};
 use crate::graph::{search_level, Dist, Graph, IdSet, Marks, Scored, Visited};
 use crate::items::{check_dimensions, IndexInfo};
@@ -16,7 +17,7 @@ use crate::metric::MetricKind;
 use crate::metric::{Distance, Query};
 use crate::quant::Quantizer;
 use crate::space::{Plain, Scorer, Space};
-use crate::store::{Database, ReadTxn, Shared};
+use crate::store::{Database, Shared};
 use crate::view::View;
 use crate::with_metric;
 

@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use heed::types::Bytes;
 use heed::{CommitOrAbort, EnvFlags, EnvOpenOptions, PutFlags, RwTxn, WithoutTls};
 
-use crate::dbs::Dbs;
-pub(crate) use crate::dbs::{Db, ReadTxn};
+use crate::dbs::{Db, Dbs, ReadTxn};
 use crate::error::{Error, Result};
 
 pub(crate) type Env = heed::Env<WithoutTls>;

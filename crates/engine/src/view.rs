@@ -19,9 +19,10 @@ use crate::error::{Error, Result};
 use crate::graph::IdHasher;
 use crate::header::Header;
 use crate::keys;
+use crate::keys::node_range;
 use crate::links::check_vector;
 use crate::quant::Quantizer;
-use crate::records::{load_header, load_quantizer, load_set, node_range};
+use crate::records::{load_header, load_quantizer, load_set};
 
 /// Slot states: not looked up yet, or looked up and absent; any other value is a pointer
 /// (high 48 bits) and a length (low 16 bits).

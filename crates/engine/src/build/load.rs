@@ -12,9 +12,9 @@ use super::values::Values;
 use super::Control;
 use crate::error::{Error, Result};
 use crate::keys;
+use crate::keys::node_range;
 use crate::level0::Level0;
 use crate::links::{self, check_vector};
-use crate::records::node_range;
 use crate::space::Space;
 use crate::store::Shared;
 

@@ -9,10 +9,11 @@ use super::{BuildOptions, Control};
 use crate::error::{Error, Result};
 use crate::header::Header;
 use crate::keys;
+use crate::keys::node_range;
 use crate::links::check_vector;
 use crate::metric::{float_components, MetricKind};
 use crate::quant::{Quantizer, TRAINING_SAMPLE};
-use crate::records::{load_quantizer, node_range};
+use crate::records::load_quantizer;
 use crate::store::Shared;
 
 /// The quantizer a build of a quantized index codes with: the stored one, or one learned now

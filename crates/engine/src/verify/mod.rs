@@ -6,13 +6,15 @@ use std::collections::HashSet;
 use std::ops::Bound;
 use std::time::Instant;
 
+use crate::dbs::ReadTxn;
 use crate::error::{Error, Result};
 use crate::file;
 use crate::header::Header;
 use crate::keys;
+use crate::keys::node_range;
 use crate::links;
-use crate::records::{in_index, load_quantizer, load_set, node_range};
-use crate::store::{Database, ReadTxn, Shared};
+use crate::records::{in_index, load_quantizer, load_set};
+use crate::store::{Database, Shared};
 
 /// What a whole-file check found: the file and every index it holds, all sound.
 #[derive(Debug, Clone, PartialEq)]
