@@ -48,8 +48,8 @@ impl DbState {
 
     /// In the background, unless it runs for `index` already: fills the reader's tables of
     /// `index` in one pass (a fresh reader's first searches otherwise look each node up), then
-    /// reads `budget` bytes of its hot pages unless the file is in the page cache already;
-    /// `close()` stops it. The reader is usable at once
+    /// reads `budget` bytes of its hot pages unless the file is in the page cache already
+    /// (`engine::Database::prepare_reader`); `close()` stops it. The reader is usable at once
     /// and gets faster as this goes on; a failure only leaves it undone.
     fn prefetch(
         self: &Arc<Self>,
@@ -83,10 +83,7 @@ impl DbState {
                 // After the reader's first search (see `prefetch.rs`).
                 first.wait(prefetch::AFTER_OPEN, &state.closing);
                 if !state.closing.load(Ordering::Relaxed) {
-                    let _ = db.fill_tables(index);
-                }
-                if budget > 0 && !state.closing.load(Ordering::Relaxed) {
-                    let _ = db.prefetch(index, budget, Some(&state.closing));
+                    let _ = db.prepare_reader(index, budget, Some(&state.closing));
                 }
                 state.prefetch_done(index);
             });

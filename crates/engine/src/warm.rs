@@ -79,14 +79,48 @@ impl Pages {
 impl Database {
     /// Fills the reader tables of `index` (where each node's level-0 links, and codes, are in
     /// the map) in one cursor pass, for the latest commit. Answers do not change; a fresh
-    /// reader's first searches get faster. The binding runs it in the background when a reader
-    /// opens.
+    /// reader's first searches get faster.
     pub fn fill_tables(&self, index: u16) -> Result<()> {
+        self.fill_tables_with(index, self.resident_share())
+    }
+
+    /// What a new reader does in the background (the binding runs it): fills its tables
+    /// ([`fill_tables`](Self::fill_tables)), then reads up to `budget` bytes of its hot pages
+    /// ([`warm`](Self::warm)) unless the data file (all of its indexes) is at least 90 % in
+    /// the page cache, where there is nothing to bring in from disk and the reads would only
+    /// compete with the searches running beside them (a fresh process's first pass over 1,000
+    /// queries of a page-cached index ran at 0.60× its second pass with a background prefetch,
+    /// 0.74× without). `cancel` stops it before the reads. Returns what the reads brought in.
+    pub fn prepare_reader(
+        &self,
+        index: u16,
+        budget: u64,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<WarmStats> {
+        let share = self.resident_share();
+        self.fill_tables_with(index, share)?;
+        let cancelled = cancel.is_some_and(|flag| flag.load(Ordering::Relaxed));
+        if budget == 0 || cancelled || !worth_reading(share) {
+            return Ok(WarmStats {
+                bytes: 0,
+                nodes: 0,
+                seconds: 0.0,
+            });
+        }
+        self.warm(index, budget, cancel)
+    }
+
+    /// The share of the data file in the page cache (see `resident_share`).
+    fn resident_share(&self) -> Option<f64> {
+        resident_share(&crate::file::data_file(self.shared.env.path()))
+    }
+
+    /// `fill_tables`, given the data file's share in the page cache: the vectors' slots too
+    /// when it is in memory (the pass then costs memory reads, not disk reads; it also maps
+    /// every page for this process).
+    fn fill_tables_with(&self, index: u16, share: Option<f64>) -> Result<()> {
         let s = &*self.shared;
-        let file = crate::file::data_file(s.env.path());
-        // The vectors' slots too when the file is in the page cache (the pass then costs
-        // memory reads, not disk reads; it also maps every page for this process).
-        let resident = resident_share(&file).is_some_and(|share| share >= RESIDENT);
+        let resident = !worth_reading(share);
         self.read(|txn| {
             let view = searchable(s, txn, index)?;
             view.fill_links(s, txn)?;
@@ -95,31 +129,6 @@ impl Database {
             }
             Ok(())
         })
-    }
-
-    /// The background form of [`warm`](Self::warm), for a reader's prefetch budget: does
-    /// nothing (zero bytes) when the data file (all of its indexes) is at least 90 % in the page
-    /// cache, where there is
-    /// nothing to bring in from disk and the reads would only compete with the searches running
-    /// beside them (a fresh process's first pass over 1,000 queries of a page-cached index ran
-    /// at 0.60× its second pass with a background prefetch, 0.74× without).
-    pub fn prefetch(
-        &self,
-        index: u16,
-        budget: u64,
-        cancel: Option<&AtomicBool>,
-    ) -> Result<WarmStats> {
-        let s = &*self.shared;
-        self.read(|txn| searchable(s, txn, index).map(|_| ()))?;
-        let file = crate::file::data_file(s.env.path());
-        if !worth_reading(resident_share(&file)) {
-            return Ok(WarmStats {
-                bytes: 0,
-                nodes: 0,
-                seconds: 0.0,
-            });
-        }
-        self.warm(index, budget, cancel)
     }
 
     /// Reads up to `budget` bytes of `index`'s hot pages into memory (see the module's
@@ -236,7 +245,7 @@ impl Database {
 }
 
 /// Whether a background prefetch should read, given the share of the data file in the page
-/// cache (`None`: not known, so read).
+/// cache (`None`: not known, so read); when not, the file counts as in memory.
 fn worth_reading(resident: Option<f64>) -> bool {
     !resident.is_some_and(|share| share >= RESIDENT)
 }
@@ -385,12 +394,19 @@ mod tests {
         #[cfg(target_os = "linux")]
         assert!(share.is_some(), "mincore answers on Linux");
         // Just written, so in the page cache unless memory is short.
-        let read = db.prefetch(0, u64::MAX, None).unwrap().bytes;
+        let read = db.prepare_reader(0, u64::MAX, None).unwrap().bytes;
         assert_eq!(read > 0, worth_reading(share), "{share:?}: {read} bytes");
+        // No budget, or cancelled: no reads.
+        assert_eq!(db.prepare_reader(0, 0, None).unwrap().bytes, 0);
+        let cancel = AtomicBool::new(true);
+        assert_eq!(
+            db.prepare_reader(0, u64::MAX, Some(&cancel)).unwrap().bytes,
+            0
+        );
         // warm() itself always reads.
         assert!(db.warm(0, u64::MAX, None).unwrap().bytes > 0);
         assert!(matches!(
-            db.prefetch(7, 1 << 20, None),
+            db.prepare_reader(7, 1 << 20, None),
             Err(Error::IndexNotFound(7))
         ));
     }

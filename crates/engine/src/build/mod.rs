@@ -42,7 +42,7 @@ use half::HalfCosine;
 use insert::insert_all;
 use load::{load_graph, load_vectors, Nodes};
 use params::Params;
-use quantized::{coded_nodes, quantizer_for};
+use quantized::{coded_nodes, quantizer_for, CodedNodes};
 use reconnect::reconnect;
 use repair::repair;
 use values::{packing, Arena, Packing, Values};
@@ -216,14 +216,19 @@ fn build_in<S: Space>(
     // The values the walk compares: the codes, the stored vectors, or a private copy of them
     // (which `arena` holds until the graph is written).
     let arena;
-    let nodes = match &coded {
-        Some(coded) => Nodes {
-            ids: coded.ids.clone(),
-            values: Values::packed(&coded.codes, code_len),
-            full: coded.full.clone(),
+    // The codes stay here (they are written with the graph); ids and full vectors move on.
+    let (codes, coded) = match coded {
+        Some(CodedNodes { ids, codes, full }) => (Some(codes), Some((ids, full))),
+        None => (None, None),
+    };
+    let nodes = match (&codes, coded) {
+        (Some(codes), Some((ids, full))) => Nodes {
+            ids,
+            values: Values::packed(codes, code_len),
+            full,
             code_len,
         },
-        None => {
+        _ => {
             let (ids, vectors) = load_vectors(s, txn, index, stored_len)?;
             arena = match walk {
                 Walk::Vectors(Packing::Copy) => Some(Arena::copy(&vectors)?),
@@ -319,8 +324,7 @@ fn build_in<S: Space>(
     header.top_level = entry.top;
     drop(graph);
 
-    // Keep the codes, let go of the full vectors borrowed from the transaction.
-    let codes = coded.map(|c| c.codes);
+    // The codes (quantized indexes) are written beside the links.
     let codes = codes.as_deref().map(|c| (c, code_len));
     write_graph(
         s,
