@@ -29,6 +29,18 @@ def write_result(cfg, obj):
     os.replace(tmp, cfg['resultFile'])
 
 
+def write_search_result(cfg, *, ver, nq, k, import_ms, open_ms, first_ms, first_ef, since_start_at_first,
+                        mem_open, peak_anon, modes):
+    """A search process's result file, the same fields for every Python engine (run.mjs reads them)."""
+    write_result(cfg, {
+        'engine': cfg['engine'], 'version': ver, 'nq': nq, 'k': k,
+        'importMs': r(import_ms, 2), 'openMs': r(open_ms), 'openFirstQueryMs': r(first_ms), 'firstQueryEf': first_ef,
+        'processStartToFirstQueryMs': r(since_start_at_first * 1000, 1) if since_start_at_first is not None else None,
+        'memoryAfterOpen': mem_open, 'memoryAtEnd': status(), 'peakRssAnonSampled': peak_anon,
+        'modes': modes,
+    })
+
+
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
@@ -181,13 +193,9 @@ def search(cfg, np, hannoy, metric, ver, read_matrix, import_ms, t_process):
         log(f"hannoy-py/single ef={ef}: recall@{k}={rec} qps={points[-1]['qps']} p50={points[-1]['p50Ms']}ms p99={points[-1]['p99Ms']}ms")
     modes.append({'mode': 'single', 'label': 'hannoy-py', 'threads': 1,
                   'description': 'reader.by_array(q), one query at a time in a Python loop', 'points': points})
-    write_result(cfg, {
-        'engine': cfg['engine'], 'version': ver, 'nq': nq, 'k': k,
-        'importMs': r(import_ms, 2), 'openMs': r(open_ms), 'openFirstQueryMs': r(first_ms), 'firstQueryEf': first_ef,
-        'processStartToFirstQueryMs': r(since_start_at_first * 1000, 1) if since_start_at_first is not None else None,
-        'memoryAfterOpen': mem_open, 'memoryAtEnd': status(), 'peakRssAnonSampled': peak_anon,
-        'modes': modes,
-    })
+    write_search_result(cfg, ver=ver, nq=nq, k=k, import_ms=import_ms, open_ms=open_ms, first_ms=first_ms,
+                        first_ef=first_ef, since_start_at_first=since_start_at_first, mem_open=mem_open,
+                        peak_anon=peak_anon, modes=modes)
 
 
 if __name__ == '__main__':

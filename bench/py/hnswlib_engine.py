@@ -17,7 +17,7 @@ search: load_index, then two modes, single-threaded both:
 import json, os, sys, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hannoy_engine import status, write_result, log, dir_bytes, seconds_since_process_start, r  # noqa: E402
+from hannoy_engine import status, write_result, write_search_result, log, dir_bytes, seconds_since_process_start, r  # noqa: E402
 
 SPACES = {'cosine': 'cosine', 'euclidean': 'l2', 'ip': 'ip'}
 
@@ -166,13 +166,9 @@ def search(cfg, np, hnswlib, ver, read_matrix, import_ms):
             peak_anon = max(peak_anon, status()['rssAnon'] or 0)
             log(f"hnswlib-py/{mode} ef={ef}: recall@{k}={rec} qps={pt['qps']} p50={pt['p50Ms']}ms p99={pt['p99Ms']}ms")
         modes.append({'mode': mode, 'label': label, 'threads': 1, 'description': desc, 'points': points})
-    write_result(cfg, {
-        'engine': cfg['engine'], 'version': ver, 'nq': nq, 'k': k,
-        'importMs': r(import_ms, 2), 'openMs': r(open_ms), 'openFirstQueryMs': r(first_ms), 'firstQueryEf': first_ef,
-        'processStartToFirstQueryMs': r(since_start_at_first * 1000, 1) if since_start_at_first is not None else None,
-        'memoryAfterOpen': mem_open, 'memoryAtEnd': status(), 'peakRssAnonSampled': peak_anon,
-        'modes': modes,
-    })
+    write_search_result(cfg, ver=ver, nq=nq, k=k, import_ms=import_ms, open_ms=open_ms, first_ms=first_ms,
+                        first_ef=first_ef, since_start_at_first=since_start_at_first, mem_open=mem_open,
+                        peak_anon=peak_anon, modes=modes)
 
 
 if __name__ == '__main__':
