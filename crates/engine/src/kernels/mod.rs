@@ -21,7 +21,10 @@
 //!   The half-precision kernels also need F16C (every AVX2 CPU has it).
 //!   `hamming` and `popcount` use hardware `popcnt` on unaligned 64-bit
 //!   words and, for long slices, an AVX2 nibble-lookup popcount;
-//!   `bit_planes_dot` uses the nibble lookup from 16 bytes on.
+//!   `bit_planes_dot` uses the nibble lookup from 16 bytes on. On CPUs with
+//!   AVX-512 (F, BW, VL) the `f32` distances, the byte-code distances and
+//!   `dot_f16` run 16 lanes wide (`avx512.rs`), and with VPOPCNTDQ `hamming`
+//!   and `popcount` count 64 bytes at a time from 16 bytes on.
 //! * **aarch64**: NEON, which every aarch64 target with the `neon` target
 //!   feature (all the usual ones) guarantees, so no run-time check is needed.
 //!   The half-precision kernels are the portable ones there
@@ -36,7 +39,7 @@
 //!
 //! The code is split by instruction set: the public dispatching functions
 //! here, the portable reference in [`scalar`], the x86-64 kernels in
-//! `x86.rs`, the NEON ones in `neon.rs` and the tests that compare every
+//! `x86.rs` (AVX2) and `avx512.rs`, the NEON ones in `neon.rs` and the tests that compare every
 //! SIMD kernel with the scalar one in `tests.rs`.
 
 /// Dot product of two equal-length `f32` slices.
@@ -213,6 +216,9 @@ mod portable {
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86;
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512;
 
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 pub(crate) mod neon;

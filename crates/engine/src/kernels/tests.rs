@@ -1,6 +1,9 @@
 use super::*;
 
-const LENGTHS: [usize; 11] = [0, 1, 3, 7, 8, 17, 33, 50, 384, 1000, 1536];
+// Around every width and unrolling of the SIMD kernels (8, 16, 32, 64 lanes) and the usual sizes.
+const LENGTHS: [usize; 17] = [
+    0, 1, 3, 7, 8, 15, 16, 17, 33, 50, 63, 64, 65, 127, 384, 1000, 1536,
+];
 
 /// splitmix64: small, deterministic, good enough for test data.
 struct Rng(u64);
@@ -99,6 +102,18 @@ fn f32_kernels() -> Vec<F32Kernels> {
             l1: Box::new(|a: &[f32], b: &[f32]| unsafe { x86::l1_avx2(a, b) }),
         });
     }
+    #[cfg(target_arch = "x86_64")]
+    if x86::has_avx512() {
+        v.push(F32Kernels {
+            name: "avx512",
+            // SAFETY: AVX-512 F support was just checked.
+            dot: Box::new(|a: &[f32], b: &[f32]| unsafe { avx512::dot_avx512(a, b) }),
+            // SAFETY: AVX-512 F support was just checked.
+            l2: Box::new(|a: &[f32], b: &[f32]| unsafe { avx512::l2_squared_avx512(a, b) }),
+            // SAFETY: AVX-512 F support was just checked.
+            l1: Box::new(|a: &[f32], b: &[f32]| unsafe { avx512::l1_avx512(a, b) }),
+        });
+    }
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     v.push(F32Kernels {
         name: "neon",
@@ -123,6 +138,11 @@ fn bit_kernels() -> Vec<(&'static str, BitFn)> {
             // SAFETY: AVX2 + POPCNT support was just checked.
             let f = |a: &[u8], b: &[u8]| unsafe { x86::hamming_avx2(a, b) };
             v.push(("avx2", Box::new(f)));
+        }
+        if x86::has_avx512_popcnt() {
+            // SAFETY: AVX-512 F, BW and VPOPCNTDQ support was just checked.
+            let f = |a: &[u8], b: &[u8]| unsafe { avx512::hamming_vpopcnt(a, b) };
+            v.push(("avx512", Box::new(f)));
         }
     }
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
@@ -164,9 +184,19 @@ fn check_f32(kernels: &[F32Kernels], a: &[f32], b: &[f32]) {
 #[test]
 fn implementation_name() {
     let name = implementation();
-    assert!(["avx2+fma", "neon", "scalar"].contains(&name), "{name}");
+    assert!(
+        ["avx512", "avx2+fma", "neon", "scalar"].contains(&name),
+        "{name}"
+    );
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+    if std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vl")
+        && std::is_x86_feature_detected!("f16c")
+        && std::is_x86_feature_detected!("fma")
+    {
+        assert_eq!(name, "avx512");
+    } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         assert_eq!(name, "avx2+fma");
     }
 }
@@ -346,6 +376,12 @@ fn affine_kernels() -> Vec<(&'static str, AffineFn)> {
         let f = |a: &[f32], s: &[f32], c: &[u8]| unsafe { x86::u8_l2_affine_avx2(a, s, c) };
         v.push(("avx2", Box::new(f)));
     }
+    #[cfg(target_arch = "x86_64")]
+    if x86::has_avx512() {
+        // SAFETY: AVX-512 F, BW and VL support was just checked.
+        let f = |a: &[f32], s: &[f32], c: &[u8]| unsafe { avx512::u8_l2_affine_avx512(a, s, c) };
+        v.push(("avx512", Box::new(f)));
+    }
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     v.push(("neon", Box::new(neon::u8_l2_affine)));
     v
@@ -359,6 +395,12 @@ fn weighted_kernels() -> Vec<(&'static str, WeightedFn)> {
         // SAFETY: AVX2 + FMA support was just checked.
         let f = |w: &[f32], x: &[u8], y: &[u8]| unsafe { x86::u8_l2_weighted_avx2(w, x, y) };
         v.push(("avx2", Box::new(f)));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if x86::has_avx512() {
+        // SAFETY: AVX-512 F, BW and VL support was just checked.
+        let f = |w: &[f32], x: &[u8], y: &[u8]| unsafe { avx512::u8_l2_weighted_avx512(w, x, y) };
+        v.push(("avx512", Box::new(f)));
     }
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     v.push(("neon", Box::new(neon::u8_l2_weighted)));
@@ -406,6 +448,11 @@ fn popcount_kernels() -> Vec<(&'static str, CountFn)> {
             // SAFETY: AVX2 + POPCNT support was just checked.
             let f = |a: &[u8]| unsafe { x86::popcount_avx2(a) };
             v.push(("avx2", Box::new(f)));
+        }
+        if x86::has_avx512_popcnt() {
+            // SAFETY: AVX-512 F, BW and VPOPCNTDQ support was just checked.
+            let f = |a: &[u8]| unsafe { avx512::popcount_vpopcnt(a) };
+            v.push(("avx512", Box::new(f)));
         }
     }
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
@@ -875,6 +922,18 @@ fn half_precision_conversion_and_dot_match_the_reference() {
             want as f32,
             scale as f32,
         );
+        #[cfg(target_arch = "x86_64")]
+        if x86::has_fast_f16() {
+            // SAFETY: AVX2, FMA and F16C support was just checked.
+            let got = unsafe { x86::dot_f16_f16c(&ha, &hb) };
+            assert_close("dot_f16_f16c", len, got, want as f32, scale as f32);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if x86::has_avx512() {
+            // SAFETY: AVX-512 F, BW and VL support was just checked.
+            let got = unsafe { avx512::dot_f16_avx512(&ha, &hb) };
+            assert_close("dot_f16_avx512", len, got, want as f32, scale as f32);
+        }
     }
     // Out of range: infinite, and the portable and hardware conversions agree.
     let big = [70000.0f32, -70000.0, 65504.0, 1e-8, 0.0, -0.0, 1.0, 0.5];

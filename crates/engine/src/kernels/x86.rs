@@ -1,7 +1,10 @@
 //! x86-64 kernels: AVX2 + FMA for `f32`, the byte-code distances and the
 //! Walsh–Hadamard transform; `popcnt` / AVX2 for hamming, popcount and the
-//! bit-plane dot product.
+//! bit-plane dot product. On CPUs with AVX-512 the `f32` distances, the
+//! byte-code distances and the half-precision dot product dispatch to
+//! `avx512.rs` instead.
 
+use super::avx512::*;
 use super::scalar;
 use std::arch::x86_64::*;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -13,6 +16,8 @@ const AVX2_FMA: u8 = 1 << 1;
 const POPCNT: u8 = 1 << 2;
 const AVX2_POPCNT: u8 = 1 << 3;
 const AVX2_FMA_F16C: u8 = 1 << 4;
+const AVX512: u8 = 1 << 5;
+const AVX512_POPCNT: u8 = 1 << 6;
 
 /// 0 until the first call detects the CPU features. Relaxed ordering is
 /// enough: the value is a pure function of the CPU, so a racing thread at
@@ -32,6 +37,12 @@ const POPCOUNT_AVX2_MIN_BYTES: usize = 128;
 /// From this many code bytes on [`bit_planes_dot`] uses the AVX2 kernel
 /// rather than the 64-bit `popcnt` loop.
 const BIT_PLANES_AVX2_MIN_BYTES: usize = 16;
+
+/// From this many bytes on hamming and popcount use the AVX-512 popcount
+/// (measured with `crates/kernel-bench` on a Xeon with VPOPCNTDQ: 64 bits
+/// 3.3 ns with `popcnt` against 4.2 ns, 384 bits 5.7 against 4.7 ns, 1,536
+/// bits 10.5 against 5.9 ns).
+const VPOPCNT_MIN_BYTES: usize = 16;
 
 #[inline(always)]
 fn features() -> u8 {
@@ -53,10 +64,22 @@ fn detect() -> u8 {
         f |= AVX2_FMA;
         if std::is_x86_feature_detected!("f16c") {
             f |= AVX2_FMA_F16C;
+            if std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512vl")
+            {
+                f |= AVX512;
+            }
         }
     }
     if popcnt {
         f |= POPCNT;
+    }
+    if std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vpopcntdq")
+    {
+        f |= AVX512_POPCNT;
     }
     if avx2 && popcnt {
         f |= AVX2_POPCNT;
@@ -94,8 +117,32 @@ pub(crate) fn has_fast_f16() -> bool {
     )) || features() & AVX2_FMA_F16C != 0
 }
 
+/// Whether the CPU supports AVX-512 F, BW and VL besides AVX2, FMA and F16C (cached after the
+/// first call).
+#[inline(always)]
+pub(crate) fn has_avx512() -> bool {
+    cfg!(all(
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vl",
+        target_feature = "f16c"
+    )) || features() & AVX512 != 0
+}
+
+/// Whether the CPU supports AVX-512 F, BW and VPOPCNTDQ (cached after the first call).
+#[inline(always)]
+pub(crate) fn has_avx512_popcnt() -> bool {
+    cfg!(all(
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vpopcntdq"
+    )) || features() & AVX512_POPCNT != 0
+}
+
 pub(super) fn implementation() -> &'static str {
-    if has_avx2_fma() {
+    if has_avx512() {
+        "avx512"
+    } else if has_avx2_fma() {
         "avx2+fma"
     } else {
         "scalar"
@@ -104,7 +151,11 @@ pub(super) fn implementation() -> &'static str {
 
 #[inline]
 pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    if has_avx2_fma() {
+    if has_avx512() {
+        // SAFETY: `has_avx512` confirmed that the running CPU supports
+        // AVX-512 F, the only precondition of `dot_avx512`.
+        unsafe { dot_avx512(a, b) }
+    } else if has_avx2_fma() {
         // SAFETY: `has_avx2_fma` confirmed that the running CPU supports
         // AVX2 and FMA, the only precondition of `dot_avx2`.
         unsafe { dot_avx2(a, b) }
@@ -115,7 +166,11 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 #[inline]
 pub(super) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
-    if has_avx2_fma() {
+    if has_avx512() {
+        // SAFETY: `has_avx512` confirmed that the running CPU supports
+        // AVX-512 F, the only precondition of `l2_squared_avx512`.
+        unsafe { l2_squared_avx512(a, b) }
+    } else if has_avx2_fma() {
         // SAFETY: `has_avx2_fma` confirmed that the running CPU supports
         // AVX2 and FMA, the only precondition of `l2_squared_avx2`.
         unsafe { l2_squared_avx2(a, b) }
@@ -126,7 +181,11 @@ pub(super) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
 
 #[inline]
 pub(super) fn l1(a: &[f32], b: &[f32]) -> f32 {
-    if has_avx2_fma() {
+    if has_avx512() {
+        // SAFETY: `has_avx512` confirmed that the running CPU supports
+        // AVX-512 F, the only precondition of `l1_avx512`.
+        unsafe { l1_avx512(a, b) }
+    } else if has_avx2_fma() {
         // SAFETY: `has_avx2_fma` confirmed that the running CPU supports
         // AVX2 and FMA, the only precondition of `l1_avx2`.
         unsafe { l1_avx2(a, b) }
@@ -137,7 +196,12 @@ pub(super) fn l1(a: &[f32], b: &[f32]) -> f32 {
 
 #[inline]
 pub(super) fn hamming(a: &[u8], b: &[u8]) -> u32 {
-    if a.len() >= HAMMING_AVX2_MIN_BYTES && has_avx2_popcnt() {
+    if a.len() >= VPOPCNT_MIN_BYTES && has_avx512_popcnt() {
+        // SAFETY: `has_avx512_popcnt` confirmed that the running CPU
+        // supports AVX-512 F, BW and VPOPCNTDQ, the only precondition of
+        // `hamming_vpopcnt`.
+        unsafe { hamming_vpopcnt(a, b) }
+    } else if a.len() >= HAMMING_AVX2_MIN_BYTES && has_avx2_popcnt() {
         // SAFETY: `has_avx2_popcnt` confirmed that the running CPU
         // supports AVX2 and POPCNT, the only precondition of
         // `hamming_avx2`.
@@ -153,7 +217,11 @@ pub(super) fn hamming(a: &[u8], b: &[u8]) -> u32 {
 
 #[inline]
 pub(super) fn u8_l2_affine(a: &[f32], s: &[f32], c: &[u8]) -> f32 {
-    if has_avx2_fma() {
+    if has_avx512() {
+        // SAFETY: `has_avx512` confirmed that the running CPU supports
+        // AVX-512 F, BW and VL, the only precondition of `u8_l2_affine_avx512`.
+        unsafe { u8_l2_affine_avx512(a, s, c) }
+    } else if has_avx2_fma() {
         // SAFETY: `has_avx2_fma` confirmed that the running CPU supports
         // AVX2 and FMA, the only precondition of `u8_l2_affine_avx2`.
         unsafe { u8_l2_affine_avx2(a, s, c) }
@@ -164,7 +232,11 @@ pub(super) fn u8_l2_affine(a: &[f32], s: &[f32], c: &[u8]) -> f32 {
 
 #[inline]
 pub(super) fn u8_l2_weighted(w: &[f32], x: &[u8], y: &[u8]) -> f32 {
-    if has_avx2_fma() {
+    if has_avx512() {
+        // SAFETY: `has_avx512` confirmed that the running CPU supports
+        // AVX-512 F, BW and VL, the only precondition of `u8_l2_weighted_avx512`.
+        unsafe { u8_l2_weighted_avx512(w, x, y) }
+    } else if has_avx2_fma() {
         // SAFETY: `has_avx2_fma` confirmed that the running CPU supports
         // AVX2 and FMA, the only precondition of `u8_l2_weighted_avx2`.
         unsafe { u8_l2_weighted_avx2(w, x, y) }
@@ -191,7 +263,12 @@ pub(super) fn bit_planes_dot(code: &[u8], planes: &[u8]) -> u32 {
 
 #[inline]
 pub(super) fn popcount(bytes: &[u8]) -> u32 {
-    if bytes.len() >= POPCOUNT_AVX2_MIN_BYTES && has_avx2_popcnt() {
+    if bytes.len() >= VPOPCNT_MIN_BYTES && has_avx512_popcnt() {
+        // SAFETY: `has_avx512_popcnt` confirmed that the running CPU
+        // supports AVX-512 F, BW and VPOPCNTDQ, the only precondition of
+        // `popcount_vpopcnt`.
+        unsafe { popcount_vpopcnt(bytes) }
+    } else if bytes.len() >= POPCOUNT_AVX2_MIN_BYTES && has_avx2_popcnt() {
         // SAFETY: `has_avx2_popcnt` confirmed that the running CPU
         // supports AVX2 and POPCNT, the only precondition of
         // `popcount_avx2`.
@@ -218,7 +295,11 @@ pub(super) fn fwht(x: &mut [f32]) {
 
 #[inline]
 pub(super) fn dot_f16(a: &[u16], b: &[u16]) -> f32 {
-    if has_fast_f16() {
+    if has_avx512() {
+        // SAFETY: `has_avx512` confirmed that the running CPU supports
+        // AVX-512 F, BW and VL, the only precondition of `dot_f16_avx512`.
+        unsafe { dot_f16_avx512(a, b) }
+    } else if has_fast_f16() {
         // SAFETY: `has_fast_f16` confirmed that the running CPU supports
         // AVX2, FMA and F16C, the only precondition of `dot_f16_f16c`.
         unsafe { dot_f16_f16c(a, b) }
