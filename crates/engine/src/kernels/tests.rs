@@ -1,8 +1,8 @@
 use super::*;
 
 // Around every width and unrolling of the SIMD kernels (8, 16, 32, 64 lanes) and the usual sizes.
-const LENGTHS: [usize; 17] = [
-    0, 1, 3, 7, 8, 15, 16, 17, 33, 50, 63, 64, 65, 127, 384, 1000, 1536,
+const LENGTHS: [usize; 18] = [
+    0, 1, 3, 7, 8, 15, 16, 17, 33, 50, 63, 64, 65, 80, 127, 384, 1000, 1536,
 ];
 
 /// splitmix64: small, deterministic, good enough for test data.
@@ -340,6 +340,30 @@ fn mismatched_lengths_use_shorter() {
     let y = rng.bytes(259);
     assert_eq!(hamming(&x, &y), ref_hamming(&x[..259], &y));
     assert_eq!(hamming(&y, &x), ref_hamming(&y, &x[..259]));
+    // Every variant directly (the dispatch above takes one), past the unrolled loops.
+    let (a, b) = (rng.f32s(200), rng.f32s(130));
+    for k in f32_kernels() {
+        let name = k.name;
+        assert_close(
+            name,
+            130,
+            (k.dot)(&a, &b),
+            scalar::dot(&a[..130], &b),
+            300.0,
+        );
+        assert_close(
+            name,
+            130,
+            (k.l2)(&b, &a),
+            scalar::l2_squared(&b, &a[..130]),
+            300.0,
+        );
+        assert_close(name, 130, (k.l1)(&a, &b), scalar::l1(&a[..130], &b), 300.0);
+    }
+    for (name, k) in bit_kernels() {
+        assert_eq!(k(&x, &y), ref_hamming(&x[..259], &y), "{name}");
+        assert_eq!(k(&y, &x), ref_hamming(&y, &x[..259]), "{name}");
+    }
 }
 
 /// Lengths of the tests of the kernels added with the quantized codes.
