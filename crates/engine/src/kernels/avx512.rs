@@ -27,55 +27,64 @@ fn sum4(a: __m512, b: __m512, c: __m512, d: __m512) -> f32 {
     _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a, b), _mm512_add_ps(c, d)))
 }
 
+/// Folds `step(acc, x, y)` over the 16-float groups `x` of `a` and `y` of `b` into 4
+/// accumulators, and returns the sum of their lanes. The last partial group is read with a
+/// masked load, its lanes past the end as zeros: `step` must leave an accumulator as it is for
+/// `x = y = 0` (true of the distances below).
+///
+/// # Safety
+/// The CPU must support AVX-512 F.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn fold_pairs(a: &[f32], b: &[f32], step: impl Fn(__m512, __m512, __m512) -> __m512) -> f32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut i = 0;
+    // SAFETY: the caller guarantees AVX-512 F. Every full load reads the 16 floats at
+    // `j..j + 16` with `j + 16 <= n` by the loop conditions (`i + 64 <= n` covers the loads at
+    // `i + 48`), `n` being the shorter length; the masked loads of the last `n - i < 16` floats
+    // read only lanes below `n` (masked-out lanes are not accessed and cannot fault). The
+    // loads are unaligned.
+    unsafe {
+        let pair = |j: usize| (_mm512_loadu_ps(pa.add(j)), _mm512_loadu_ps(pb.add(j)));
+        let mut acc0 = _mm512_setzero_ps();
+        let mut acc1 = _mm512_setzero_ps();
+        let mut acc2 = _mm512_setzero_ps();
+        let mut acc3 = _mm512_setzero_ps();
+        while i + 64 <= n {
+            let ((x0, y0), (x1, y1)) = (pair(i), pair(i + 16));
+            let ((x2, y2), (x3, y3)) = (pair(i + 32), pair(i + 48));
+            acc0 = step(acc0, x0, y0);
+            acc1 = step(acc1, x1, y1);
+            acc2 = step(acc2, x2, y2);
+            acc3 = step(acc3, x3, y3);
+            i += 64;
+        }
+        while i + 16 <= n {
+            let (x, y) = pair(i);
+            acc0 = step(acc0, x, y);
+            i += 16;
+        }
+        if i < n {
+            let k = first(n - i);
+            let (x, y) = (
+                _mm512_maskz_loadu_ps(k, pa.add(i)),
+                _mm512_maskz_loadu_ps(k, pb.add(i)),
+            );
+            acc1 = step(acc1, x, y);
+        }
+        sum4(acc0, acc1, acc2, acc3)
+    }
+}
+
 /// AVX-512 dot product, 4 accumulators of 16 lanes.
 ///
 /// # Safety
 /// The CPU must support AVX-512 F.
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut i = 0;
-    // SAFETY: the caller guarantees AVX-512 F. Every full load reads the 16 floats at
-    // `j..j + 16` with `j + 16 <= n` by the loop conditions (`i + 64 <= n` covers the loads at
-    // `i + 48`), `n` being the shorter length; the masked load of the last `n - i < 16` floats
-    // reads only lanes below `n` (masked-out lanes are not accessed and cannot fault). The
-    // loads are unaligned.
-    unsafe {
-        let mut acc0 = _mm512_setzero_ps();
-        let mut acc1 = _mm512_setzero_ps();
-        let mut acc2 = _mm512_setzero_ps();
-        let mut acc3 = _mm512_setzero_ps();
-        while i + 64 <= n {
-            acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
-            acc1 = _mm512_fmadd_ps(
-                _mm512_loadu_ps(pa.add(i + 16)),
-                _mm512_loadu_ps(pb.add(i + 16)),
-                acc1,
-            );
-            acc2 = _mm512_fmadd_ps(
-                _mm512_loadu_ps(pa.add(i + 32)),
-                _mm512_loadu_ps(pb.add(i + 32)),
-                acc2,
-            );
-            acc3 = _mm512_fmadd_ps(
-                _mm512_loadu_ps(pa.add(i + 48)),
-                _mm512_loadu_ps(pb.add(i + 48)),
-                acc3,
-            );
-            i += 64;
-        }
-        while i + 16 <= n {
-            acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), acc0);
-            i += 16;
-        }
-        if i < n {
-            let k = first(n - i);
-            let x = _mm512_maskz_loadu_ps(k, pa.add(i));
-            acc1 = _mm512_fmadd_ps(x, _mm512_maskz_loadu_ps(k, pb.add(i)), acc1);
-        }
-        sum4(acc0, acc1, acc2, acc3)
-    }
+    // SAFETY: the caller guarantees AVX-512 F, `fold_pairs`' only precondition.
+    unsafe { fold_pairs(a, b, |acc, x, y| _mm512_fmadd_ps(x, y, acc)) }
 }
 
 /// AVX-512 squared euclidean distance, 4 accumulators of 16 lanes.
@@ -84,40 +93,12 @@ pub(crate) unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
 /// The CPU must support AVX-512 F.
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn l2_squared_avx512(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut i = 0;
-    // SAFETY: as in `dot_avx512`: AVX-512 F guaranteed by the caller, every full load within
-    // `..n`, the last partial group read with a mask of the lanes below `n`.
-    unsafe {
-        let diff = |j: usize| _mm512_sub_ps(_mm512_loadu_ps(pa.add(j)), _mm512_loadu_ps(pb.add(j)));
-        let mut acc0 = _mm512_setzero_ps();
-        let mut acc1 = _mm512_setzero_ps();
-        let mut acc2 = _mm512_setzero_ps();
-        let mut acc3 = _mm512_setzero_ps();
-        while i + 64 <= n {
-            let (d0, d1, d2, d3) = (diff(i), diff(i + 16), diff(i + 32), diff(i + 48));
-            acc0 = _mm512_fmadd_ps(d0, d0, acc0);
-            acc1 = _mm512_fmadd_ps(d1, d1, acc1);
-            acc2 = _mm512_fmadd_ps(d2, d2, acc2);
-            acc3 = _mm512_fmadd_ps(d3, d3, acc3);
-            i += 64;
-        }
-        while i + 16 <= n {
-            let d = diff(i);
-            acc0 = _mm512_fmadd_ps(d, d, acc0);
-            i += 16;
-        }
-        if i < n {
-            let k = first(n - i);
-            let d = _mm512_sub_ps(
-                _mm512_maskz_loadu_ps(k, pa.add(i)),
-                _mm512_maskz_loadu_ps(k, pb.add(i)),
-            );
-            acc1 = _mm512_fmadd_ps(d, d, acc1);
-        }
-        sum4(acc0, acc1, acc2, acc3)
-    }
+    let step = |acc, x, y| {
+        let d = _mm512_sub_ps(x, y);
+        _mm512_fmadd_ps(d, d, acc)
+    };
+    // SAFETY: the caller guarantees AVX-512 F, `fold_pairs`' only precondition.
+    unsafe { fold_pairs(a, b, step) }
 }
 
 /// AVX-512 Manhattan distance, 4 accumulators of 16 lanes.
@@ -126,42 +107,11 @@ pub(crate) unsafe fn l2_squared_avx512(a: &[f32], b: &[f32]) -> f32 {
 /// The CPU must support AVX-512 F.
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn l1_avx512(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut i = 0;
-    // SAFETY: as in `dot_avx512`: AVX-512 F guaranteed by the caller, every full load within
-    // `..n`, the last partial group read with a mask of the lanes below `n`.
+    // SAFETY: the caller guarantees AVX-512 F, `fold_pairs`' only precondition.
     unsafe {
-        let dist = |j: usize| {
-            _mm512_abs_ps(_mm512_sub_ps(
-                _mm512_loadu_ps(pa.add(j)),
-                _mm512_loadu_ps(pb.add(j)),
-            ))
-        };
-        let mut acc0 = _mm512_setzero_ps();
-        let mut acc1 = _mm512_setzero_ps();
-        let mut acc2 = _mm512_setzero_ps();
-        let mut acc3 = _mm512_setzero_ps();
-        while i + 64 <= n {
-            acc0 = _mm512_add_ps(acc0, dist(i));
-            acc1 = _mm512_add_ps(acc1, dist(i + 16));
-            acc2 = _mm512_add_ps(acc2, dist(i + 32));
-            acc3 = _mm512_add_ps(acc3, dist(i + 48));
-            i += 64;
-        }
-        while i + 16 <= n {
-            acc0 = _mm512_add_ps(acc0, dist(i));
-            i += 16;
-        }
-        if i < n {
-            let k = first(n - i);
-            let d = _mm512_sub_ps(
-                _mm512_maskz_loadu_ps(k, pa.add(i)),
-                _mm512_maskz_loadu_ps(k, pb.add(i)),
-            );
-            acc1 = _mm512_add_ps(acc1, _mm512_abs_ps(d));
-        }
-        sum4(acc0, acc1, acc2, acc3)
+        fold_pairs(a, b, |acc, x, y| {
+            _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(x, y)))
+        })
     }
 }
 
