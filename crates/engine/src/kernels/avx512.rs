@@ -1,7 +1,6 @@
 //! x86-64 kernels for CPUs with AVX-512 (F, BW and VL: every AVX-512 CPU since Skylake-SP):
-//! the `f32` distances, the half-precision dot product of the build's compact copies and the
-//! byte-code distances of `int8` indexes, 16 lanes at a time; with VPOPCNTDQ also hamming and
-//! popcount, 64 bytes at a time. A slice's last partial group is read with a masked load (the
+//! the `f32` distances and the byte-code distances of `int8` indexes, 16 lanes at a time; with
+//! VPOPCNTDQ also hamming and popcount, 64 bytes at a time. A slice's last partial group is read with a masked load (the
 //! lanes past the end read as zero and never fault), so no scalar tail is needed.
 //!
 //! `x86.rs` chooses these at run time when the CPU has the features. Measured with
@@ -9,7 +8,8 @@
 //! ones, Skylake-SP's, 512-bit arithmetic lowers the clock and gains less): dot at 384
 //! dimensions 38.0 → 30.7 ns, at 1,536 124 → 114 ns; hamming of 1,536 bits 10.5 → 5.9 ns. A
 //! search's vectors mostly come from memory, not the cache, so whole searches gain less: at
-//! 384 dimensions an unquantized search is unchanged, an `int8` one about 5 % faster.
+//! 384 dimensions an unquantized search is unchanged, an `int8` one about 5 % faster. (The
+//! build's half-precision dot stays on F16C: 16 lanes wide it made builds 5–8 % slower.)
 
 use std::arch::x86_64::*;
 
@@ -112,46 +112,6 @@ pub(crate) unsafe fn l1_avx512(a: &[f32], b: &[f32]) -> f32 {
         fold_pairs(a, b, |acc, x, y| {
             _mm512_add_ps(acc, _mm512_abs_ps(_mm512_sub_ps(x, y)))
         })
-    }
-}
-
-/// Half-precision dot product: 16 halves at a time widened to `f32`, 4 accumulators.
-///
-/// # Safety
-/// The CPU must support AVX-512 F, BW and VL.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-pub(crate) unsafe fn dot_f16_avx512(a: &[u16], b: &[u16]) -> f32 {
-    let n = a.len().min(b.len());
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut i = 0;
-    // SAFETY: the caller guarantees AVX-512 F, BW and VL. Every full load reads the 16 halves
-    // (32 bytes) at `j..j + 16` with `j + 16 <= n` by the loop conditions, `n` being the shorter
-    // length; the masked load of the last `n - i < 16` halves reads only lanes below `n`
-    // (masked-out lanes are not accessed). The loads are unaligned.
-    unsafe {
-        let half = |p: *const u16| _mm512_cvtph_ps(_mm256_loadu_si256(p.cast::<__m256i>()));
-        let mut acc0 = _mm512_setzero_ps();
-        let mut acc1 = _mm512_setzero_ps();
-        let mut acc2 = _mm512_setzero_ps();
-        let mut acc3 = _mm512_setzero_ps();
-        while i + 64 <= n {
-            acc0 = _mm512_fmadd_ps(half(pa.add(i)), half(pb.add(i)), acc0);
-            acc1 = _mm512_fmadd_ps(half(pa.add(i + 16)), half(pb.add(i + 16)), acc1);
-            acc2 = _mm512_fmadd_ps(half(pa.add(i + 32)), half(pb.add(i + 32)), acc2);
-            acc3 = _mm512_fmadd_ps(half(pa.add(i + 48)), half(pb.add(i + 48)), acc3);
-            i += 64;
-        }
-        while i + 16 <= n {
-            acc0 = _mm512_fmadd_ps(half(pa.add(i)), half(pb.add(i)), acc0);
-            i += 16;
-        }
-        if i < n {
-            let k = first(n - i);
-            let x = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, pa.add(i).cast::<i16>()));
-            let y = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, pb.add(i).cast::<i16>()));
-            acc1 = _mm512_fmadd_ps(x, y, acc1);
-        }
-        sum4(acc0, acc1, acc2, acc3)
     }
 }
 

@@ -22,8 +22,8 @@
 //!   `hamming` and `popcount` use hardware `popcnt` on unaligned 64-bit
 //!   words and, for long slices, an AVX2 nibble-lookup popcount;
 //!   `bit_planes_dot` uses the nibble lookup from 16 bytes on. On CPUs with
-//!   AVX-512 (F, BW, VL) the `f32` distances, the byte-code distances and
-//!   `dot_f16` run 16 lanes wide (`avx512.rs`), and with VPOPCNTDQ `hamming`
+//!   AVX-512 (F, BW, VL) the `f32` distances and the byte-code distances run
+//!   16 lanes wide (`avx512.rs`), and with VPOPCNTDQ `hamming`
 //!   and `popcount` count 64 bytes at a time from 16 bytes on.
 //! * **aarch64**: NEON, which every aarch64 target with the `neon` target
 //!   feature (all the usual ones) guarantees, so no run-time check is needed.
