@@ -2,6 +2,8 @@
 // build of 20,000 × 16-d vectors and during a large searchBatch. Only the longest gap relative to the
 // operation's own duration is asserted (with a generous absolute cap for a shared 2-core machine);
 // absolute speed is never asserted.
+import { spawnSync } from 'node:child_process'
+import { availableParallelism } from 'node:os'
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest'
 import { Database } from '../index.js'
 import { Scratch, randomVectors, range, row } from './helpers'
@@ -89,4 +91,76 @@ describe('event loop', () => {
     console.log(`event loop during searchBatch: ${binfo}`)
     if (batch.duration > 2000) expect(batch.maxGap, binfo).toBeLessThan(0.5 * batch.duration)
   }, 300_000)
+})
+
+// While a search is in flight the loop polls (an Immediate is scheduled on every turn) instead of
+// sleeping until the answer wakes it; once every search has settled, resolved or rejected, the
+// polling stops. Run in child processes: HANNOY_POLL_MS is read when hannoy is loaded.
+describe('polling while a search is in flight', () => {
+  const index = require.resolve('../index.js')
+  const script = `
+    const { Database } = require(${JSON.stringify(index)})
+    const immediates = () => process.getActiveResourcesInfo().filter((r) => r === 'Immediate').length
+    const turn = () => new Promise((resolve) => setImmediate(resolve))
+    ;(async () => {
+      const db = await Database.open(process.argv[1])
+      const d = 8, n = 300
+      const data = new Float32Array(n * d).map((_, i) => Math.sin(i * 12.9898) * 43758.5453 % 1)
+      const w = db.writer(0, { dimensions: d, metric: 'euclidean' })
+      await w.addItems(Uint32Array.from({ length: n }, (_, i) => i), data)
+      await w.build()
+      const r = await db.reader(0)
+      const out = { hits: [] }
+      const search = r.search(data.subarray(0, d), { k: 5 })
+      out.during = immediates()
+      out.hits.push(await search)
+      await turn(); await turn()
+      out.after = immediates()
+      const rejected = r.search(new Float32Array(3)).catch((e) => e.code)
+      out.duringRejected = immediates()
+      out.code = await rejected
+      await turn(); await turn()
+      out.afterRejected = immediates()
+      out.hits.push(await r.searchById(7, { k: 5 }))
+      await turn(); await turn()
+      out.afterById = immediates()
+      await db.close()
+      console.log(JSON.stringify(out))
+    })()`
+
+  function run(env: Record<string, string>) {
+    const res = spawnSync(process.execPath, ['-e', script, scratch.dir()], {
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    })
+    expect(res.status, res.stderr).toBe(0)
+    return { out: JSON.parse(res.stdout), stderr: res.stderr }
+  }
+
+  // With one core, one search in flight already has it all: no polling.
+  const polls = availableParallelism() > 1
+
+  it('polls only while a search is in flight, and answers the same as without polling', () => {
+    // A long moment, so that only the settling of the searches can stop the polling.
+    const { out } = run({ HANNOY_POLL_MS: '60000' })
+    expect(out.during > 0).toBe(polls)
+    expect(out.after).toBe(0)
+    expect(out.duringRejected > 0).toBe(polls)
+    expect(out.code).toBe('ERR_HANNOY_DIMENSION_MISMATCH')
+    expect(out.afterRejected).toBe(0)
+    expect(out.afterById).toBe(0)
+    expect(out.hits[0][0].id).toBe(0)
+    expect(out.hits[1][0].id).toBe(7)
+
+    const off = run({ HANNOY_POLL_MS: '0' }).out
+    expect(off.during).toBe(0)
+    expect(off.hits).toEqual(out.hits)
+  })
+
+  it('warns about a HANNOY_POLL_MS that is not a number of milliseconds, and still answers', () => {
+    const { out, stderr } = run({ HANNOY_POLL_MS: 'soon' })
+    expect(stderr).toContain('HANNOY_POLL_MS')
+    expect(out.hits[0][0].id).toBe(0)
+    expect(out.during > 0).toBe(polls)
+  })
 })
