@@ -19,6 +19,14 @@ pub(crate) trait Graph {
     fn prefetch_entry(&self, _node: u32) {}
     /// Hints that `neighbors(node, level)` comes soon.
     fn prefetch_links(&self, _node: u32, _level: u8) {}
+    /// Hints that `vector(node)` comes soon for each of `nodes`, whose pages may still be on the
+    /// disk: a graph over a memory map can start reading them all at once. Returns whether the
+    /// walk should time those lookups and report them (`note_lookups`).
+    fn page_in(&self, _nodes: &[u32]) -> bool {
+        false
+    }
+    /// How long looking up the vectors of `count` new neighbours took.
+    fn note_lookups(&self, _count: usize, _nanos: u64) {}
 }
 
 /// Remembers which nodes a search has seen.
@@ -267,12 +275,16 @@ pub(crate) fn search_level<S: Scorer, G: Graph, V: Visited>(
                 fresh.push(next);
             }
         }
+        let started = graph.page_in(&fresh).then(std::time::Instant::now);
         pending.clear();
         for &next in &fresh {
             if let Some(vector) = graph.vector(next)? {
                 prefetch(vector);
                 pending.push((next, vector));
             }
+        }
+        if let Some(started) = started.filter(|_| !fresh.is_empty()) {
+            graph.note_lookups(fresh.len(), started.elapsed().as_nanos() as u64);
         }
         for &(next, vector) in &pending {
             let d = Dist(query.score(vector));

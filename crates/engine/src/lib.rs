@@ -8,6 +8,7 @@ pub mod build;
 mod copy;
 mod dbs;
 pub mod error;
+mod fault;
 mod file;
 mod graph;
 pub mod header;

@@ -10,6 +10,7 @@ use roaring::RoaringBitmap;
 
 use crate::dbs::ReadTxn;
 use crate::error::{Error, Result};
+use crate::fault;
 use crate::graph::{search_level, Dist, Graph, IdSet, Marks, Scored, Visited};
 use crate::items::{check_dimensions, IndexInfo};
 use crate::links;
@@ -103,7 +104,7 @@ pub struct BatchResult {
 
 /// The graph as one read transaction sees it, through the commit's view.
 struct StoredGraph<'t> {
-    s: &'t Shared,
+    s: &'t Arc<Shared>,
     txn: &'t ReadTxn<'t>,
     view: &'t View,
     cancel: Option<&'t AtomicBool>,
@@ -122,6 +123,24 @@ impl Graph for StoredGraph<'_> {
         if level == 0 {
             self.view.prefetch_links(node);
         }
+    }
+
+    fn page_in(&self, nodes: &[u32]) -> bool {
+        let view = self.view;
+        if !view.walk_cold() || view.sample_hop() {
+            return true;
+        }
+        let unknown: Vec<u32> = nodes
+            .iter()
+            .copied()
+            .filter(|&node| !view.advise_walk_value(node))
+            .collect();
+        fault::page_in(self.s, view.walk_db(self.s), view.index, &unknown);
+        false
+    }
+
+    fn note_lookups(&self, count: usize, nanos: u64) {
+        self.view.note_walk(nanos / count.max(1) as u64);
     }
 
     fn neighbors(&self, node: u32, level: u8, out: &mut Vec<u32>) -> Result<()> {
@@ -237,7 +256,7 @@ impl Visited for Seen<'_> {
 /// distances returned are exact.
 #[allow(clippy::too_many_arguments)]
 fn search_in<D: Distance, S: Space>(
-    s: &Shared,
+    s: &Arc<Shared>,
     txn: &ReadTxn<'_>,
     view: &View,
     space: &S,
@@ -379,10 +398,15 @@ fn search_in<D: Distance, S: Space>(
     let best = options.k.saturating_mul(oversampling);
     if view.vectors_cold() {
         // The vectors are not in the page cache: start reading the candidates' pages at once
-        // (those whose place is known), so their faults overlap instead of following each other.
-        for &(_, id) in found.iter().take(best) {
-            view.advise_vector(id);
-        }
+        // (advised where their place is known, looked up on the fault threads where not), so
+        // their faults overlap instead of following each other.
+        let unknown: Vec<u32> = found
+            .iter()
+            .take(best)
+            .map(|&(_, id)| id)
+            .filter(|&id| !view.advise_vector(id))
+            .collect();
+        fault::page_in(s, s.nodes, view.index, &unknown);
     }
     let started = std::time::Instant::now();
     let mut reads = 0u64;
@@ -465,7 +489,7 @@ fn exact_scan<D: Distance>(
 impl Database {
     /// Checks that `index` can be searched and returns what is stored about it.
     pub fn open_reader(&self, index: u16) -> Result<IndexInfo> {
-        let s = &*self.shared;
+        let s = &self.shared;
         self.read(|txn| {
             let view = searchable(s, txn, index)?;
             Ok(IndexInfo::new(index, &view.header))
@@ -480,7 +504,7 @@ impl Database {
         options: &SearchOptions<'_>,
     ) -> Result<Vec<Neighbor>> {
         let ef = options.validate()?;
-        let s = &*self.shared;
+        let s = &self.shared;
         self.read(|txn| {
             let view = searchable(s, txn, index)?;
             check_query(query, view.header.dimensions as usize)?;
@@ -501,7 +525,7 @@ impl Database {
         options: &SearchOptions<'_>,
     ) -> Result<Vec<Neighbor>> {
         let ef = options.validate()?;
-        let s = &*self.shared;
+        let s = &self.shared;
         self.read(|txn| {
             let view = searchable(s, txn, index)?;
             let vector = match view.vector(s, txn, id)? {
@@ -557,7 +581,7 @@ impl Database {
         let mut ids = vec![u32::MAX; n * k];
         let mut distances = vec![f32::INFINITY; n * k];
         let per_chunk = n.div_ceil(rayon::current_num_threads() * 4).max(1);
-        let s = &*self.shared;
+        let s = &self.shared;
         ids.par_chunks_mut(per_chunk * k)
             .zip(distances.par_chunks_mut(per_chunk * k))
             .zip(queries.par_chunks(per_chunk * dimensions))

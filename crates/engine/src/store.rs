@@ -48,6 +48,16 @@ pub(crate) struct Shared {
     writable: bool,
 }
 
+impl Shared {
+    /// Runs `f` in a fresh read transaction under the gate's read side, as every transaction
+    /// is; `None` when none could be opened (the map moved: a helper's read just gives up).
+    pub(crate) fn with_read_txn<T>(&self, f: impl FnOnce(&ReadTxn<'_>) -> T) -> Option<T> {
+        let _guard = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        let txn = self.env.read_txn().ok()?;
+        Some(f(&txn))
+    }
+}
+
 impl std::ops::Deref for Shared {
     type Target = Dbs;
     fn deref(&self) -> &Dbs {

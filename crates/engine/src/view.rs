@@ -86,13 +86,19 @@ impl Table {
     }
 
     /// Asks the kernel to start reading the pages of a known `which` value of `id` (a value not
-    /// looked up yet is unknown: its lookup will fault on its page as usual).
-    fn advise_value(&self, which: usize, id: u32) {
-        if let Some(pair) = self.slots.get(id as usize) {
-            let packed = pair[which].load(Ordering::Relaxed);
-            if packed != UNKNOWN && packed != ABSENT {
+    /// looked up yet is unknown: its lookup will fault on its page as usual). Returns whether
+    /// the value was known (present or absent); an id without a slot never is.
+    fn advise_value(&self, which: usize, id: u32) -> bool {
+        let Some(pair) = self.slots.get(id as usize) else {
+            return false;
+        };
+        match pair[which].load(Ordering::Relaxed) {
+            UNKNOWN => false,
+            ABSENT => true,
+            packed => {
                 // SAFETY: a filled slot of this view's table, see `unpack`.
                 crate::graph::will_need(unsafe { unpack(packed) });
+                true
             }
         }
     }
@@ -168,6 +174,10 @@ pub(crate) struct View {
     table: Table,
     /// See `vectors_cold`.
     cold: std::sync::atomic::AtomicBool,
+    /// See `walk_cold`.
+    walk_cold: std::sync::atomic::AtomicBool,
+    /// Hops walked while `walk_cold`: see `sample_hop`.
+    cold_hops: std::sync::atomic::AtomicU32,
     /// Whether `fill_links` ran (or runs) for this view.
     filled: std::sync::atomic::AtomicBool,
     /// The links of every node on every level above 0: (pointer into the map, length).
@@ -222,6 +232,8 @@ impl View {
             slots,
             table: Table::new(slots),
             cold: Default::default(),
+            walk_cold: Default::default(),
+            cold_hops: Default::default(),
             filled: Default::default(),
             upper,
         })
@@ -354,8 +366,53 @@ impl View {
     }
 
     /// Asks the kernel to read the full vector of `id` ahead, when its place is known.
-    pub(crate) fn advise_vector(&self, id: u32) {
-        self.table.advise_value(VECTOR, id);
+    /// Starts reading the pages of `id`'s vector if its place is known; returns whether it was.
+    pub(crate) fn advise_vector(&self, id: u32) -> bool {
+        self.table.advise_value(VECTOR, id)
+    }
+
+    /// Starts reading the pages of what the walk scores for `id` (its vector, or its level-0
+    /// record in a quantized index) if their place is known; returns whether it was.
+    pub(crate) fn advise_walk_value(&self, id: u32) -> bool {
+        let which = if self.code_len == 0 { VECTOR } else { LINKS };
+        self.table.advise_value(which, id)
+    }
+
+    /// The database that holds what the walk scores: the vectors, or the level-0 records.
+    pub(crate) fn walk_db(&self, s: &Dbs) -> Db {
+        if self.code_len == 0 {
+            s.nodes
+        } else {
+            s.links
+        }
+    }
+
+    /// Whether the walk's lookups have lately been slow (page faults: what it scores is not in
+    /// the page cache), so that the next hops read their neighbours' pages ahead, in parallel.
+    pub(crate) fn walk_cold(&self) -> bool {
+        self.walk_cold.load(Ordering::Relaxed)
+    }
+
+    /// Records how long one hop's lookups of its new neighbours took, per neighbour.
+    pub(crate) fn note_walk(&self, nanos_per_lookup: u64) {
+        let cold = self.walk_cold.load(Ordering::Relaxed);
+        if !cold && nanos_per_lookup > 8_000 && crate::fault::waited_for_disk() {
+            self.walk_cold.store(true, Ordering::Relaxed);
+        } else if cold && nanos_per_lookup < 2_000 {
+            self.walk_cold.store(false, Ordering::Relaxed);
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_walk_cold(&self) {
+        self.walk_cold.store(true, Ordering::Relaxed);
+    }
+
+    /// While the walk is cold, one hop in 16 is walked without reading ahead, to time it: the
+    /// hops that read ahead are fast because they do, so only such a hop can tell that the
+    /// pages have come into memory (and turn reading ahead off).
+    pub(crate) fn sample_hop(&self) -> bool {
+        self.cold_hops.fetch_add(1, Ordering::Relaxed).is_multiple_of(16)
     }
 
     /// Whether rescoring's reads of full vectors have lately been slow (page faults: the
@@ -503,5 +560,55 @@ mod tests {
         assert!(!view.vectors_cold());
         view.note_rescoring(5_000); // in between: no change
         assert!(!view.vectors_cold());
+    }
+
+    #[test]
+    fn a_slow_walk_reads_ahead_on_the_fault_threads_until_a_sampled_hop_is_fast() {
+        let dir = crate::scratch::ScratchDir::new("hannoy-view").unwrap();
+        let db = Database::open(dir.path(), &OpenOptions::default()).unwrap();
+        let dims = 32;
+        let n = 3000;
+        let data: Vec<f32> = (0..n * dims)
+            .map(|i| ((i * 7919 % 1009) as f32 / 1009.0) - 0.5)
+            .collect();
+        let ids: Vec<u32> = (0..n as u32).collect();
+        db.add_items(0, dims, MetricKind::Euclidean, &ids, &data)
+            .unwrap();
+        let (cancel, progress) = (AtomicBool::new(false), |_: Progress| {});
+        let control = Control {
+            progress: &progress,
+            cancel: &cancel,
+        };
+        db.build(0, &BuildOptions::default(), &control).unwrap();
+        let queries: Vec<&[f32]> = (0..20).map(|q| &data[q * 97 * dims..][..dims]).collect();
+        let search = |q: &[f32]| db.search(0, q, &SearchOptions::new(10)).unwrap();
+
+        // A fresh view (no place known yet), marked cold as if its first hops had faulted.
+        let s = &*db.shared;
+        let view = db.read(|txn| s.views.get(s, txn, 0)).unwrap();
+        view.set_walk_cold();
+        assert!(view.walk_cold());
+        let before = crate::fault::lookups();
+        let cold: Vec<_> = queries.iter().map(|q| search(q)).collect();
+        // The fault threads looked nodes up (asynchronously: wait for the first ones).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while crate::fault::lookups() == before && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(
+            crate::fault::lookups() > before,
+            "no lookup on the fault threads"
+        );
+        // Hops sampled without reading ahead found the pages in memory: it turned off.
+        assert!(!view.walk_cold());
+        // Reading ahead changes no answer.
+        let warm: Vec<_> = queries.iter().map(|q| search(q)).collect();
+        assert_eq!(cold, warm);
+        // Slow lookups without waiting for the disk (this thread has read nothing from it
+        // since it last asked) leave it off; in between the bounds, no change either.
+        crate::fault::waited_for_disk();
+        view.note_walk(50_000);
+        view.note_walk(5_000);
+        assert!(!view.walk_cold());
     }
 }
