@@ -51,8 +51,8 @@ function toResults(pairs) {
 
 // While a search is in flight, the event loop polls instead of sleeping, for at most POLL_MS
 // after the latest call: a loop that sleeps must be woken when the answer comes, which costs
-// 25-50 µs on a VM (half of a whole awaited search on small sets), while a polling loop picks
-// the answer up at once. It never delays other work (every turn of the loop handles I/O and
+// tens of microseconds on a VM (half of a whole awaited search on small sets), while a
+// polling loop picks the answer up at once. It never delays other work (every turn of the loop handles I/O and
 // timers as usual); it spends the main thread's CPU for that moment instead, and only while
 // fewer searches are in flight than the machine has cores, so that it takes no core a search
 // needs. HANNOY_POLL_MS sets the moment (0: never poll); read once, when hannoy is loaded.
@@ -66,13 +66,24 @@ function pollMs(value) {
   if (value === undefined || value.trim() === '') return 1
   const ms = Number(value)
   if (Number.isFinite(ms) && ms >= 0) return ms
-  process.emitWarning(`HANNOY_POLL_MS must be a number of milliseconds (0 or more), received "${value}"; using 1`)
+  process.emitWarning(`HANNOY_POLL_MS must be a number of milliseconds (0 or more), received "${value}"; using 1`, {
+    code: 'HANNOY_POLL_MS',
+  })
   return 1
 }
 
 function poll() {
   if (inFlight > 0 && inFlight < CORES && performance.now() < pollUntil) setImmediate(poll)
   else polling = false
+}
+
+// One fewer in flight: polling resumes if it had stopped for a full machine.
+function settled() {
+  inFlight--
+  if (!polling && inFlight > 0 && inFlight < CORES && performance.now() < pollUntil) {
+    polling = true
+    setImmediate(poll)
+  }
 }
 
 function polled(promise) {
@@ -85,11 +96,11 @@ function polled(promise) {
   }
   return promise.then(
     (pairs) => {
-      inFlight--
+      settled()
       return toResults(pairs)
     },
     (error) => {
-      inFlight--
+      settled()
       throw error
     },
   )

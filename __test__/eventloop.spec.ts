@@ -132,6 +132,8 @@ describe('polling while a search is in flight', () => {
     const res = spawnSync(process.execPath, ['-e', script, scratch.dir()], {
       encoding: 'utf8',
       env: { ...process.env, ...env },
+      // A counter that never returns to zero would keep the child polling for its 60 s.
+      timeout: 30_000,
     })
     expect(res.status, res.stderr).toBe(0)
     return { out: JSON.parse(res.stdout), stderr: res.stderr }

@@ -10,8 +10,9 @@
 //! answer.
 
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 
 use crate::dbs::Db;
 use crate::keys;
@@ -21,14 +22,17 @@ use crate::store::Shared;
 /// fast as one (see `warm`).
 const THREADS: usize = 16;
 
-/// Lookups waiting at most; beyond, new ones are dropped (a hint, not a promise).
+/// Lookups waiting at most; beyond, the oldest are dropped (a hint, not a promise: the newest
+/// belong to the hops searches are at now).
 const MAX_QUEUED: usize = 4096;
 
 /// Page size the reads step by: the smallest of the platforms hannoy ships for.
 const PAGE: usize = 4096;
 
 struct Job {
-    shared: Arc<Shared>,
+    /// Weak: a queued lookup must not keep a closed database's environment open (a reopen of
+    /// the same directory would find it still there).
+    shared: Weak<Shared>,
     db: Db,
     index: u16,
     id: u32,
@@ -61,11 +65,18 @@ impl Pool {
                 index,
                 id,
             } = job;
-            shared.with_read_txn(|txn| {
-                if let Ok(Some(bytes)) = db.get(txn, &keys::node(index, id)) {
-                    touch(bytes);
-                }
-            });
+            let Some(shared) = shared.upgrade() else {
+                continue; // the database was closed meanwhile
+            };
+            // Only reads; a panic (a bug) must not take the thread with it.
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                shared.with_read_txn(|txn| {
+                    if let Ok(Some(bytes)) = db.get(txn, &keys::node(index, id)) {
+                        touch(bytes);
+                    }
+                })
+            }));
+            drop(shared);
             LOOKUPS.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -80,30 +91,36 @@ pub(crate) fn lookups() -> u64 {
 }
 
 /// Whether this thread has waited for the disk (taken major page faults) since it last asked,
-/// or since it started. Slow lookups alone do not tell: a fresh process's first lookups of pages
-/// that are in the page cache take microseconds too (minor faults map them in), and reading
-/// ahead then would only keep the fault threads busy beside the search. Where the platform does
-/// not count faults per thread (Windows), the answer is yes and timing alone decides.
+/// less than a second ago; the first time, or after a longer pause, the answer is no (the count
+/// seen then is the next call's baseline: faults from long ago must not count). Slow lookups
+/// alone do not tell: a fresh process's first lookups of pages that are in the page cache take
+/// microseconds too (minor faults map them in), and reading ahead then would only keep the
+/// fault threads busy beside the search. Where the platform does not count faults (Windows),
+/// the answer is yes and timing alone decides.
 pub(crate) fn waited_for_disk() -> bool {
     #[cfg(unix)]
     {
         use std::cell::Cell;
+        use std::time::{Duration, Instant};
         thread_local! {
-            static SEEN: Cell<i64> = const { Cell::new(0) };
+            static SEEN: Cell<Option<(i64, Instant)>> = const { Cell::new(None) };
         }
         #[cfg(target_os = "linux")]
         let who = libc::RUSAGE_THREAD;
-        // Elsewhere only the process's count: a fault of another thread counts too.
+        // Elsewhere only the process's count: faults of other threads (the fault threads'
+        // own among them) count too, which makes cold mode easier to turn on, never wrong.
         #[cfg(not(target_os = "linux"))]
         let who = libc::RUSAGE_SELF;
-        // SAFETY: `getrusage` only writes the `rusage` struct it is given, which is plain data
-        // that any bit pattern (here zeroes) makes valid.
+        // SAFETY: `rusage` is plain integers, for which all-zero bytes are a valid value.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid, aligned, writable `rusage` that outlives the call, and
+        // `who` is one of the constants getrusage accepts; it writes nothing else.
         if unsafe { libc::getrusage(who, &mut usage) } != 0 {
             return true;
         }
-        let faults = usage.ru_majflt as i64;
-        SEEN.with(|seen| seen.replace(faults) < faults)
+        let (faults, now) = (usage.ru_majflt as i64, Instant::now());
+        let before = SEEN.with(|seen| seen.replace(Some((faults, now))));
+        matches!(before, Some((count, at)) if count < faults && now - at < Duration::from_secs(1))
     }
     #[cfg(not(unix))]
     true
@@ -158,17 +175,27 @@ pub(crate) fn page_in(shared: &Arc<Shared>, db: Db, index: u16, ids: &[u32]) {
         return;
     };
     let mut jobs = pool.lock();
-    let room = MAX_QUEUED.saturating_sub(jobs.len());
-    for &id in ids.iter().take(room) {
+    let ids = &ids[ids.len().saturating_sub(MAX_QUEUED)..];
+    let over = (jobs.len() + ids.len()).saturating_sub(MAX_QUEUED);
+    jobs.drain(..over);
+    let shared = Arc::downgrade(shared);
+    for &id in ids {
         jobs.push_back(Job {
-            shared: Arc::clone(shared),
+            shared: shared.clone(),
             db,
             index,
             id,
         });
     }
     drop(jobs);
-    pool.ready.notify_all();
+    // One thread per lookup, up to all of them.
+    if ids.len() >= THREADS {
+        pool.ready.notify_all();
+    } else {
+        for _ in ids {
+            pool.ready.notify_one();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -135,6 +135,7 @@ impl Graph for StoredGraph<'_> {
             .copied()
             .filter(|&node| !view.advise_walk_value(node))
             .collect();
+        view.note_paged_in(unknown.len());
         fault::page_in(self.s, view.walk_db(self.s), view.index, &unknown);
         false
     }

@@ -273,8 +273,9 @@ impl Database {
         // The views hold pointers into the map, which may move.
         shared.views.clear();
         // SAFETY: LMDB allows changing the map size when no transaction is active in this
-        // process. Every transaction is opened while holding the gate's read side (`read` and
-        // `write` above are the only places that open them), and we hold its write side.
+        // process. Every transaction is opened while holding the gate's read side (`read`,
+        // `write` and `with_gate` above and `Shared::with_read_txn`, for the fault threads, are
+        // the only places that open them), and we hold its write side.
         unsafe { shared.env.resize(size) }.map_err(|e| match e {
             heed::Error::Mdb(heed::MdbError::Other(_)) | heed::Error::Io(_) => {
                 Error::Io(format!("cannot grow the memory map to {size} bytes: {e}"))
