@@ -43,6 +43,33 @@ impl Drop for ScratchDir {
     }
 }
 
+/// A database in a scratch directory holding index 0: 3,000 × 32-d euclidean vectors with
+/// `quantization`, built with the default options. Returns the vectors too.
+#[cfg(test)]
+pub(crate) fn built_index(
+    quantization: crate::Quantization,
+) -> (ScratchDir, crate::store::Database, Vec<f32>) {
+    use crate::{BuildOptions, Control, MetricKind, Progress};
+    let dir = ScratchDir::new("hannoy-test").unwrap();
+    let db =
+        crate::store::Database::open(dir.path(), &crate::store::OpenOptions::default()).unwrap();
+    let dims = 32;
+    let data: Vec<f32> = (0..3000 * dims)
+        .map(|i| ((i * 7919 % 1013) as f32 / 1013.0) - 0.5)
+        .collect();
+    let ids: Vec<u32> = (0..3000).collect();
+    db.add_quantized_items(0, dims, MetricKind::Euclidean, quantization, &ids, &data)
+        .unwrap();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let progress = |_: Progress| {};
+    let control = Control {
+        progress: &progress,
+        cancel: &cancel,
+    };
+    db.build(0, &BuildOptions::default(), &control).unwrap();
+    (dir, db, data)
+}
+
 #[cfg(test)]
 mod tests {
     use super::ScratchDir;

@@ -534,37 +534,13 @@ impl Views {
 
 #[cfg(test)]
 mod tests {
-    use crate::metric::MetricKind;
     use crate::quant::Quantization;
     use crate::search::SearchOptions;
-    use crate::store::{Database, OpenOptions};
-    use crate::{BuildOptions, Control, Progress};
-    use std::sync::atomic::AtomicBool;
 
     #[test]
     fn slow_rescoring_turns_read_ahead_on_and_fast_rescoring_off_without_changing_answers() {
-        let dir = crate::scratch::ScratchDir::new("hannoy-view").unwrap();
-        let db = Database::open(dir.path(), &OpenOptions::default()).unwrap();
-        let dims = 64;
-        let data: Vec<f32> = (0..2000 * dims)
-            .map(|i| ((i * 7919 % 1009) as f32 / 1009.0) - 0.5)
-            .collect();
-        let ids: Vec<u32> = (0..2000).collect();
-        db.add_quantized_items(
-            0,
-            dims,
-            MetricKind::Cosine,
-            Quantization::Binary,
-            &ids,
-            &data,
-        )
-        .unwrap();
-        let (cancel, progress) = (AtomicBool::new(false), |_: Progress| {});
-        let control = Control {
-            progress: &progress,
-            cancel: &cancel,
-        };
-        db.build(0, &BuildOptions::default(), &control).unwrap();
+        let (_dir, db, data) = crate::scratch::built_index(Quantization::Binary);
+        let dims = 32;
         let search = || {
             db.search(0, &data[..dims], &SearchOptions::new(10))
                 .unwrap()
@@ -584,22 +560,8 @@ mod tests {
 
     #[test]
     fn a_slow_walk_reads_ahead_on_the_fault_threads_until_a_sampled_hop_is_fast() {
-        let dir = crate::scratch::ScratchDir::new("hannoy-view").unwrap();
-        let db = Database::open(dir.path(), &OpenOptions::default()).unwrap();
+        let (_dir, db, data) = crate::scratch::built_index(Quantization::None);
         let dims = 32;
-        let n = 3000;
-        let data: Vec<f32> = (0..n * dims)
-            .map(|i| ((i * 7919 % 1009) as f32 / 1009.0) - 0.5)
-            .collect();
-        let ids: Vec<u32> = (0..n as u32).collect();
-        db.add_items(0, dims, MetricKind::Euclidean, &ids, &data)
-            .unwrap();
-        let (cancel, progress) = (AtomicBool::new(false), |_: Progress| {});
-        let control = Control {
-            progress: &progress,
-            cancel: &cancel,
-        };
-        db.build(0, &BuildOptions::default(), &control).unwrap();
         let queries: Vec<&[f32]> = (0..20).map(|q| &data[q * 97 * dims..][..dims]).collect();
         let search = |q: &[f32]| db.search(0, q, &SearchOptions::new(10)).unwrap();
 

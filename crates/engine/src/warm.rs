@@ -307,35 +307,15 @@ fn resident_share(_path: &std::path::Path) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metric::MetricKind;
     use crate::quant::Quantization;
+    use crate::scratch::built_index;
     use crate::search::SearchOptions;
     use crate::store::OpenOptions;
-    use crate::{BuildOptions, Control, Progress};
-
-    fn built(quantization: Quantization) -> (crate::scratch::ScratchDir, Database, Vec<f32>) {
-        let dir = crate::scratch::ScratchDir::new("hannoy-warm").unwrap();
-        let db = Database::open(dir.path(), &OpenOptions::default()).unwrap();
-        let dims = 32;
-        let data: Vec<f32> = (0..3000 * dims)
-            .map(|i| ((i * 7919 % 1013) as f32 / 1013.0) - 0.5)
-            .collect();
-        let ids: Vec<u32> = (0..3000).collect();
-        db.add_quantized_items(0, dims, MetricKind::Euclidean, quantization, &ids, &data)
-            .unwrap();
-        let (cancel, progress) = (AtomicBool::new(false), |_: Progress| {});
-        let control = Control {
-            progress: &progress,
-            cancel: &cancel,
-        };
-        db.build(0, &BuildOptions::default(), &control).unwrap();
-        (dir, db, data)
-    }
 
     #[test]
     fn budgets_bound_what_is_covered_and_answers_do_not_change() {
         for q in [Quantization::None, Quantization::Binary] {
-            let (_dir, db, data) = built(q);
+            let (_dir, db, data) = built_index(q);
             let before = db.search(0, &data[..32], &SearchOptions::new(10)).unwrap();
             let mut last = 0;
             for budget in [0, 100, 4096, 40_000, 400_000, u64::MAX] {
@@ -360,7 +340,7 @@ mod tests {
     #[test]
     fn filling_the_tables_in_one_pass_changes_no_answer() {
         for q in [Quantization::None, Quantization::Int8, Quantization::Binary] {
-            let (_dir, db, data) = built(q);
+            let (_dir, db, data) = built_index(q);
             let search = |db: &Database| -> Vec<_> {
                 (0..20)
                     .map(|i| db.search(0, &data[i * 32..][..32], &SearchOptions::new(10)))
@@ -377,7 +357,7 @@ mod tests {
             other.fill_tables(0).unwrap(); // once per view: the second does nothing
             assert_eq!(search(&other), before, "{q:?}");
         }
-        let (_dir, db, _) = built(Quantization::None);
+        let (_dir, db, _) = built_index(Quantization::None);
         assert!(matches!(db.fill_tables(3), Err(Error::IndexNotFound(3))));
     }
 
@@ -388,7 +368,7 @@ mod tests {
         assert!(worth_reading(Some(0.89)));
         assert!(!worth_reading(Some(0.9)));
         assert!(!worth_reading(Some(1.0)));
-        let (dir, db, _) = built(Quantization::None);
+        let (dir, db, _) = built_index(Quantization::None);
         let file = crate::file::data_file(dir.path());
         let share = resident_share(&file);
         #[cfg(target_os = "linux")]
@@ -413,7 +393,7 @@ mod tests {
 
     #[test]
     fn a_set_flag_cancels_and_unknown_indexes_are_errors() {
-        let (_dir, db, _) = built(Quantization::None);
+        let (_dir, db, _) = built_index(Quantization::None);
         let cancel = AtomicBool::new(true);
         assert!(matches!(
             db.warm(0, u64::MAX, Some(&cancel)),
