@@ -72,15 +72,20 @@ function pollMs(value) {
   return 1
 }
 
+// Whether the loop should poll on its next turn.
+function pollWanted() {
+  return inFlight > 0 && inFlight < CORES && performance.now() < pollUntil
+}
+
 function poll() {
-  if (inFlight > 0 && inFlight < CORES && performance.now() < pollUntil) setImmediate(poll)
+  if (pollWanted()) setImmediate(poll)
   else polling = false
 }
 
 // One fewer in flight: polling resumes if it had stopped for a full machine.
 function settled() {
   inFlight--
-  if (!polling && inFlight > 0 && inFlight < CORES && performance.now() < pollUntil) {
+  if (!polling && pollWanted()) {
     polling = true
     setImmediate(poll)
   }
