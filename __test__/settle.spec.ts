@@ -1,0 +1,122 @@
+// How the read pool's Promises come back to JavaScript (src/settle.rs: one thread-safe function per
+// environment): a pending search keeps the process alive and a settled one does not; searches
+// answer in worker_threads too, and a worker terminated with searches in flight takes nothing down.
+// Each case runs in a child process, so that a hang shows as a timeout and a crash as a signal.
+import { spawnSync } from 'node:child_process'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Database } from '../index.js'
+import { INDEX_JS, Scratch, randomVectors, range } from './helpers'
+
+const scratch = new Scratch()
+const d = 8
+const n = 2_000
+let dir = ''
+
+beforeAll(async () => {
+  dir = scratch.dir()
+  const db = await Database.open(dir)
+  const w = db.writer(0, { dimensions: d, metric: 'euclidean' })
+  await w.addItems(range(0, n), randomVectors(n, d, 3))
+  await w.build()
+  await db.close()
+})
+afterAll(() => scratch.cleanup())
+
+function run(script: string, env: Record<string, string> = {}) {
+  const res = spawnSync(process.execPath, ['-e', script, INDEX_JS, dir], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    // A Promise that kept the loop alive after settling would hold the child until this.
+    timeout: 30_000,
+  })
+  return { status: res.status, signal: res.signal, stdout: res.stdout, stderr: res.stderr }
+}
+
+// The query for item i is item i's own vector: its nearest neighbour is itself.
+const prelude = `
+  const [addon, dir] = process.argv.slice(1)
+  const { Database } = require(addon)
+  const vector = async (reader, i) => reader.getVector(i)
+`
+
+describe('settling searches', () => {
+  it('a pending search keeps the process alive until it answers; then the process exits', () => {
+    // Nothing awaits and the database is never closed: only the pending search holds the loop.
+    // Without polling, no Immediate holds it either.
+    const script = `${prelude}
+      Database.open(dir, { readOnly: true }).then(async (db) => {
+        const reader = await db.reader(0)
+        const q = await vector(reader, 42)
+        reader.search(q, { k: 3 }).then((hits) => process.stdout.write(JSON.stringify(hits.map((h) => h.id))))
+      })`
+    const res = run(script, { HANNOY_POLL_MS: '0' })
+    expect(res.signal, res.stderr).toBeNull()
+    expect(res.status, res.stderr).toBe(0)
+    expect(JSON.parse(res.stdout)[0]).toBe(42)
+  })
+
+  it('many searches in flight each get their own answer, rejections included', () => {
+    const script = `${prelude}
+      ;(async () => {
+        const db = await Database.open(dir, { readOnly: true })
+        const reader = await db.reader(0)
+        const ids = Array.from({ length: 300 }, (_, i) => (i * 7) % ${n})
+        const queries = await Promise.all(ids.map((i) => vector(reader, i)))
+        const results = await Promise.allSettled(
+          queries.map((q, j) => reader.search(j % 10 === 9 ? q.subarray(0, 3) : q, { k: 1 })),
+        )
+        const out = results.map((r, j) => (r.status === 'fulfilled' ? r.value[0].id === ids[j] : r.reason.code))
+        process.stdout.write(JSON.stringify(out))
+        await db.close()
+      })()`
+    const res = run(script)
+    expect(res.status, res.stderr).toBe(0)
+    const out = JSON.parse(res.stdout)
+    expect(out).toHaveLength(300)
+    out.forEach((x: unknown, j: number) => expect(x).toBe(j % 10 === 9 ? 'ERR_HANNOY_DIMENSION_MISMATCH' : true))
+  })
+
+  it('answers in worker threads, and a worker terminated with searches in flight harms nothing', () => {
+    const script = `${prelude}
+      const { Worker } = require('node:worker_threads')
+      const body = \`
+        const { parentPort, workerData } = require('node:worker_threads')
+        const { Database } = require(workerData.addon)
+        ;(async () => {
+          const db = await Database.open(workerData.dir, { readOnly: true })
+          const reader = await db.reader(0)
+          const q = await reader.getVector(5)
+          if (workerData.flood) {
+            for (let i = 0; i < 2000; i++) reader.search(q, { k: 10, ef: 200 }).catch(() => {})
+            parentPort.postMessage('flooding')
+            return
+          }
+          const hits = await reader.search(q, { k: 1 })
+          parentPort.postMessage(hits[0].id)
+          await db.close()
+        })()
+      \`
+      const start = (flood) => new Worker(body, { eval: true, workerData: { addon, dir, flood } })
+      ;(async () => {
+        for (let round = 0; round < 3; round++) {
+          const w = start(true)
+          await new Promise((resolve) => w.once('message', resolve))
+          await w.terminate()
+        }
+        const answered = await new Promise((resolve, reject) => {
+          const w = start(false)
+          w.once('message', resolve)
+          w.once('error', reject)
+        })
+        const db = await Database.open(dir, { readOnly: true })
+        const reader = await db.reader(0)
+        const hits = await reader.search(await vector(reader, 9), { k: 1 })
+        process.stdout.write(JSON.stringify({ answered, main: hits[0].id }))
+        await db.close()
+      })()`
+    const res = run(script)
+    expect(res.signal, res.stderr).toBeNull()
+    expect(res.status, res.stderr).toBe(0)
+    expect(JSON.parse(res.stdout)).toEqual({ answered: 5, main: 9 })
+  })
+})
