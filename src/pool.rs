@@ -94,6 +94,9 @@ fn start() -> Result<&'static ReadPool, String> {
         hot: AtomicBool::new(false),
         epoch: Instant::now(),
     };
+    // The threads outlive the environment that starts them: keep this addon's code mapped
+    // even if that environment (a worker thread) unloads it (Windows unmaps an unloaded DLL).
+    napi::bindgen_prelude::retain_current_module_for_unload_safety();
     // One pool for the life of the process, like libuv's: leaked on purpose, so that workers
     // can hold a plain `&'static` to it.
     let pool: &'static ReadPool = Box::leak(Box::new(pool));

@@ -11,42 +11,48 @@
 
 use std::cell::RefCell;
 use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::*;
 use napi::{sys, JsError};
 
+use crate::errors::Failure;
+
 /// Turns a read's outcome into its Promise's value, on the main thread.
 pub type Deliver = Box<dyn FnOnce(&Env) -> Result<sys::napi_value> + Send>;
 
-/// The thread-safe function, while its environment lives.
+/// One environment's thread-safe function and the Promises pending on it.
 struct Channel {
+    env: sys::napi_env,
+    /// The function, for any thread, while the environment lives: `close` clears it, under
+    /// this lock, before Node frees it.
     tsfn: Mutex<Option<Handle>>,
+    /// The same function, for its environment's thread only (ref and unref).
+    raw: sys::napi_threadsafe_function,
+    /// Promises made and not yet settled: the function is referenced (keeps the loop alive)
+    /// while this is above 0. Changed on the environment's thread only.
+    pending: AtomicUsize,
 }
+
+// SAFETY: `env` and `raw` are only used on the environment's own thread (`promise`, `deliver`,
+// `close` and `settled` run there); other threads only reach `tsfn`, under its lock.
+unsafe impl Send for Channel {}
+unsafe impl Sync for Channel {}
 
 #[derive(Clone, Copy)]
 struct Handle(sys::napi_threadsafe_function);
 
 // SAFETY: a thread-safe function is made to be called from any thread; the handle is only
-// used under `Channel::tsfn`'s lock, which the environment's cleanup hook takes to clear it
-// before Node frees the function.
+// called under `Channel::tsfn`'s lock, which the cleanup hook takes to clear it.
 unsafe impl Send for Handle {}
 
-/// The main thread's side of its environment's channel.
-struct Local {
-    env: sys::napi_env,
-    channel: Arc<Channel>,
-    tsfn: sys::napi_threadsafe_function,
-    /// Promises made and not yet settled: the function is referenced (keeps the loop alive)
-    /// while this is above 0.
-    pending: usize,
-}
-
 thread_local! {
-    // An environment lives on one thread and a thread runs one environment at a time (the
-    // main thread, or a worker_thread's own thread).
-    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+    // The channels of the environments on this thread: one, but for Electron, which can run
+    // several environments on one thread (frames with Node integration).
+    static LOCAL: RefCell<Vec<Arc<Channel>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A pending Promise, to be settled from any thread. Dropped unsettled (a job that unwound
@@ -74,27 +80,23 @@ pub fn promise<'env>(env: &'env Env) -> Result<(Object<'env>, Promised)> {
     let raw_env = env.raw();
     let channel = LOCAL.with(|local| -> Result<Arc<Channel>> {
         let mut local = local.borrow_mut();
-        if local.as_ref().is_none_or(|l| l.env != raw_env) {
-            *local = Some(open(raw_env)?);
+        match local.iter().find(|c| c.env == raw_env) {
+            Some(channel) => Ok(channel.clone()),
+            None => {
+                let channel = open(raw_env)?;
+                local.push(channel.clone());
+                Ok(channel)
+            }
         }
-        let Some(local) = local.as_mut() else {
-            return Err(Error::from_reason("no channel"));
-        };
-        if local.pending == 0 {
-            // SAFETY: main thread, the function of this environment, not released (the
-            // cleanup hook clears `LOCAL` when it releases it).
-            check(unsafe { sys::napi_ref_threadsafe_function(raw_env, local.tsfn) })?;
-        }
-        local.pending += 1;
-        Ok(local.channel.clone())
     })?;
     let mut deferred = ptr::null_mut();
     let mut promise = ptr::null_mut();
     // SAFETY: main thread, a live environment, out-pointers to locals.
-    let made = check(unsafe { sys::napi_create_promise(raw_env, &mut deferred, &mut promise) });
-    if let Err(e) = made {
-        LOCAL.with(|local| settled(&mut local.borrow_mut()));
-        return Err(e);
+    check(unsafe { sys::napi_create_promise(raw_env, &mut deferred, &mut promise) })?;
+    if channel.pending.fetch_add(1, Ordering::Relaxed) == 0 {
+        // SAFETY: main thread, the function of this environment, not released (`close`
+        // removes the channel from `LOCAL` when it releases it).
+        unsafe { sys::napi_ref_threadsafe_function(raw_env, channel.raw) };
     }
     let promised = Promised {
         deferred: Some(Deferred(deferred)),
@@ -129,7 +131,10 @@ impl Promised {
         };
         drop(tsfn);
         if sent != sys::Status::napi_ok {
-            // The environment is going away: nobody waits for this Promise any more.
+            // The environment is going away: nobody waits for this Promise any more. Dropping
+            // the delivery here, off the main thread, is sound with napi-rs 3: the JS references
+            // it may hold (an AbortWatch's) are an ObjectRef<false>, whose drop does nothing,
+            // and a FunctionRef, whose drop hands the release to its environment's thread.
             // SAFETY: not queued, so still ours.
             drop(unsafe { Box::from_raw(data) });
         }
@@ -139,9 +144,8 @@ impl Promised {
 impl Drop for Promised {
     fn drop(&mut self) {
         if let Some(deferred) = self.deferred.take() {
-            let failure = crate::errors::Failure::internal(
-                "internal error (a bug in hannoy): a read ended unsettled",
-            );
+            let failure =
+                Failure::internal("internal error (a bug in hannoy): a read ended unsettled");
             self.send(Delivery {
                 deferred,
                 deliver: Box::new(move |env| Err(failure.to_js(env))),
@@ -152,16 +156,14 @@ impl Drop for Promised {
 
 /// Makes this environment's thread-safe function (not referenced) and the cleanup hook that
 /// closes it.
-fn open(env: sys::napi_env) -> Result<Local> {
-    let channel = Arc::new(Channel {
-        tsfn: Mutex::new(None),
-    });
+fn open(env: sys::napi_env) -> Result<Arc<Channel>> {
     let mut name = ptr::null_mut();
     // SAFETY: main thread, a live environment; the name is a valid C string of that length.
     check(unsafe { sys::napi_create_string_utf8(env, c"hannoy.read".as_ptr(), 11, &mut name) })?;
     let mut tsfn = ptr::null_mut();
     // SAFETY: as above; no JS function (`deliver` settles Promises itself), an unbounded queue
-    // (calls never block), one thread count that is never released but by the cleanup hook.
+    // (calls never block), one thread count that only the cleanup hook releases. Its context is
+    // set below, before anything can be queued.
     check(unsafe {
         sys::napi_create_threadsafe_function(
             env,
@@ -177,6 +179,14 @@ fn open(env: sys::napi_env) -> Result<Local> {
             &mut tsfn,
         )
     })?;
+    let channel = Arc::new(Channel {
+        env,
+        tsfn: Mutex::new(Some(Handle(tsfn))),
+        raw: tsfn,
+        pending: AtomicUsize::new(0),
+    });
+    // SAFETY: main thread, the function just made, which nothing else holds yet.
+    unsafe { sys::napi_unref_threadsafe_function(env, tsfn) };
     // Node registers the function's own teardown as a cleanup hook when it is made, and runs
     // hooks in reverse order: this one runs first, so no read thread calls a freed function.
     let hook_data = Arc::into_raw(channel.clone()) as *mut c_void;
@@ -184,22 +194,14 @@ fn open(env: sys::napi_env) -> Result<Local> {
     let hooked = check(unsafe { sys::napi_add_env_cleanup_hook(env, Some(close), hook_data) });
     if let Err(e) = hooked {
         // SAFETY: the hook was not registered, so the Arc is still ours; the function was made
-        // above and nothing else holds it.
+        // above and nothing has been queued on it.
         unsafe {
             drop(Arc::from_raw(hook_data as *const Channel));
             sys::napi_release_threadsafe_function(tsfn, sys::ThreadsafeFunctionReleaseMode::abort);
         }
         return Err(e);
     }
-    // SAFETY: main thread, the function just made.
-    check(unsafe { sys::napi_unref_threadsafe_function(env, tsfn) })?;
-    *channel.tsfn.lock().unwrap_or_else(|p| p.into_inner()) = Some(Handle(tsfn));
-    Ok(Local {
-        env,
-        channel,
-        tsfn,
-        pending: 0,
-    })
+    Ok(channel)
 }
 
 /// The environment's cleanup hook: clears the channel (later settles are dropped) and releases
@@ -221,25 +223,25 @@ unsafe extern "C" fn close(data: *mut c_void) {
     }
     let _ = LOCAL.try_with(|local| {
         if let Ok(mut local) = local.try_borrow_mut() {
-            if local
-                .as_ref()
-                .is_some_and(|l| Arc::ptr_eq(&l.channel, &channel))
-            {
-                *local = None;
-            }
+            local.retain(|c| !Arc::ptr_eq(c, &channel));
         }
     });
 }
 
-/// One fewer pending Promise: the function stops keeping the loop alive at 0.
-fn settled(local: &mut Option<Local>) {
-    if let Some(local) = local.as_mut() {
-        local.pending = local.pending.saturating_sub(1);
-        if local.pending == 0 {
-            // SAFETY: main thread, the live function of this environment.
-            unsafe { sys::napi_unref_threadsafe_function(local.env, local.tsfn) };
+/// One fewer pending Promise of `env`: its function stops keeping the loop alive at 0.
+fn settled(env: sys::napi_env) {
+    let _ = LOCAL.try_with(|local| {
+        let Ok(local) = local.try_borrow() else {
+            return;
+        };
+        if let Some(channel) = local.iter().find(|c| c.env == env) {
+            if channel.pending.fetch_sub(1, Ordering::Relaxed) == 1 {
+                // SAFETY: main thread, the live function of this environment (it is in
+                // `LOCAL` until `close` releases it).
+                unsafe { sys::napi_unref_threadsafe_function(env, channel.raw) };
+            }
         }
-    }
+    });
 }
 
 /// The thread-safe function's callback, on the main thread: settles one Promise.
@@ -254,34 +256,46 @@ unsafe extern "C" fn deliver(
     if env.is_null() {
         return; // the environment is being torn down: its Promises are gone
     }
-    let _ = LOCAL.try_with(|local| {
-        if let Ok(mut local) = local.try_borrow_mut() {
-            settled(&mut local);
-        }
-    });
+    settled(env);
     let Delivery { deferred, deliver } = *delivery;
     let env_ref = Env::from_raw(env);
-    let value = deliver(&env_ref);
+    let value = catch_unwind(AssertUnwindSafe(|| deliver(&env_ref))).unwrap_or_else(|_| {
+        let failure =
+            Failure::internal("internal error (a bug in hannoy): an answer's conversion panicked");
+        Err(failure.to_js(&env_ref))
+    });
     // SAFETY: main thread inside the function's callback (Node opened a handle scope); the
     // deferred was made in this environment and is settled once, here.
     unsafe {
         let mut pending = false;
         sys::napi_is_exception_pending(env, &mut pending);
-        let mut thrown = ptr::null_mut();
         if pending {
+            let mut thrown = ptr::null_mut();
             sys::napi_get_and_clear_last_exception(env, &mut thrown);
-        }
-        if pending {
             sys::napi_reject_deferred(env, deferred.0, thrown);
             return;
         }
-        match value {
+        let status = match value {
             Ok(value) => sys::napi_resolve_deferred(env, deferred.0, value),
             Err(error) => {
                 let error = JsError::from(error).into_value(env);
                 sys::napi_reject_deferred(env, deferred.0, error)
             }
         };
+        if status != sys::Status::napi_ok {
+            // An answer that could not be made into a value (no memory): reject plainly.
+            let mut message = ptr::null_mut();
+            let mut error = ptr::null_mut();
+            let text = c"hannoy: the answer could not be converted";
+            sys::napi_create_string_utf8(
+                env,
+                text.as_ptr(),
+                text.count_bytes() as isize,
+                &mut message,
+            );
+            sys::napi_create_error(env, ptr::null_mut(), message, &mut error);
+            sys::napi_reject_deferred(env, deferred.0, error);
+        }
     }
 }
 

@@ -224,14 +224,26 @@ where
         abort.detach(env);
         return rejected(env, Failure::aborted());
     }
-    let (promise, job) = settled_job(env, work, abort, convert)?;
-    let spawned = std::thread::Builder::new().name(name.into()).spawn(job);
+    // The thread first, then the Promise: a thread that cannot start rejects the one Promise
+    // returned, and the job reaches the thread once it exists.
+    let (send, receive) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            if let Ok(job) = receive.recv() {
+                job();
+            }
+        });
     if let Err(e) = spawned {
-        // The closure (and the Settle in it) was dropped: the Promise rejects as unsettled.
+        abort.detach(env);
         return rejected(
             env,
             Failure::new(crate::errors::IO, format!("cannot start a thread: {e}")),
         );
     }
+    // On an error here `send` is dropped and the thread ends without a job.
+    let (promise, job) = settled_job(env, work, abort, convert)?;
+    // The thread waits in `recv` until this arrives, so the send cannot fail.
+    let _ = send.send(job);
     Ok(promise)
 }
