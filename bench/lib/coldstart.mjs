@@ -2,7 +2,7 @@
 // built (bench/data/indexes/synth384-<n>-scale/: hannoy-node, and hannoy-node-binary when it is
 // there), each case in a fresh process (bench/engines/coldstart-child.mjs), k --k, ef
 // --scale-ef, one awaited query at a time:
-//   - page cache warm (the index directory read through just before) and dropped (`sync; echo 3
+//   - page cache warm (the index directory, node and the addon read through just before) and dropped (`sync; echo 3
 //     > /proc/sys/vm/drop_caches`, root only; skipped with a message otherwise);
 //   - each without prefetch, with db.reader(0, { prefetch }) and with await reader.warm({ bytes })
 //     before the queries, prefetch / warm bytes = --cold-start-fraction (10 %) of data.mdb;
@@ -61,13 +61,17 @@ export async function coldStartRun(h) {
     return jf;
   };
 
-  // reads every file of the index directory through the page cache
+  // reads every file of the index directory through the page cache, and the programs the
+  // search process runs (node and the addon's .node files): after a dropped-cache case they
+  // are on the disk too, and their page faults on the read threads counted as the walk's
   function warmCache(dir) {
     const t = Date.now();
     let bytes = 0;
     const buf = Buffer.alloc(16 * MiB);
-    for (const f of fs.readdirSync(dir)) {
-      const fd = fs.openSync(path.join(dir, f), 'r');
+    const addonDir = process.env.HANNOY_BENCH_ADDON ? path.dirname(process.env.HANNOY_BENCH_ADDON) : ROOT;
+    const programs = [process.execPath, ...fs.readdirSync(addonDir).filter((f) => f.endsWith('.node')).map((f) => path.join(addonDir, f))];
+    for (const file of [...fs.readdirSync(dir).map((f) => path.join(dir, f)), ...programs]) {
+      const fd = fs.openSync(file, 'r');
       try { let r; while ((r = fs.readSync(fd, buf, 0, buf.length, null)) > 0) bytes += r; } finally { fs.closeSync(fd); }
     }
     return { bytes, seconds: round((Date.now() - t) / 1000, 2) };
@@ -202,7 +206,7 @@ export async function coldStartRun(h) {
     L.push(`# Cold start: ${ds.name}`, '');
     L.push(`The indexes of the scale run (\`bench/data/indexes/${ds.name}-scale/\`, M = ${o.m}, efConstruction = ${o.efConstruction}), ${fmtInt(ds.n)} vectors × ${ds.dim}, ${ds.metric}; ${fmtInt(ds.nq)} queries (\`${ds.queriesFile}\`), k ${p.k}, ef ${p.ef}, one awaited \`reader.search\` at a time, in a fresh process per case; recall@${p.k} over the first pass against ${ds.gtFile ? `\`${ds.gtFile}\`` : '— (no ground truth)'}.`);
     L.push(`Machine: ${m.cores} cores, ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB, Node ${m.node}, ${m.platform}, kernel ${m.kernel}; disk ${m.disk.device ?? '?'} (${m.disk.fsType ?? '?'}${m.disk.rotational !== undefined ? `, reported ${m.disk.rotational ? 'rotational' : 'non-rotational'}` : ''}${m.disk.readAheadKiB !== undefined ? `, read-ahead ${m.disk.readAheadKiB} KiB` : ''}); load average at start ${m.loadAverageAtStart.join(' / ')}. ${m.date}. Addon ${res.addon.version ?? '?'}${(res.addon.binaries || []).map((x) => `, ${x.file} of ${x.mtime}`).join('')}.`);
-    L.push(`Cases: page cache **warm** (the index directory read through just before the process starts) or **dropped** (\`sync; echo 3 > /proc/sys/vm/drop_caches\` just before${res.dropCaches.ok ? '' : `; skipped: ${res.dropCaches.reason}`}); each with **no prefetch**, **prefetch** (\`db.reader(0, { prefetch })\`: read in the background, the Promise does not wait) and **warm()** (\`await reader.warm({ bytes })\` before the first query), prefetch / warm bytes = ${p.fraction * 100} % of data.mdb.`, '');
+    L.push(`Cases: page cache **warm** (the index directory, node and the addon read through just before the process starts) or **dropped** (\`sync; echo 3 > /proc/sys/vm/drop_caches\` just before${res.dropCaches.ok ? '' : `; skipped: ${res.dropCaches.reason}`}); each with **no prefetch**, **prefetch** (\`db.reader(0, { prefetch })\`: read in the background, the Promise does not wait) and **warm()** (\`await reader.warm({ bytes })\` before the first query), prefetch / warm bytes = ${p.fraction * 100} % of data.mdb.`, '');
     for (const [e, r] of Object.entries(res.engines)) {
       L.push(`## ${e}`, '');
       if (r.status !== 'ok') { L.push(`Skipped: ${r.reason}`, ''); continue; }
