@@ -1,6 +1,6 @@
-// How the read pool's Promises come back to JavaScript (src/settle.rs: one thread-safe function per
-// environment): a pending search keeps the process alive and a settled one does not; searches
-// answer in worker_threads too, and a worker terminated with searches in flight takes nothing down.
+// How the read pool's Promises come back to JavaScript (src/tasks.rs): a pending search keeps the
+// process alive and a settled one does not; searches answer in worker_threads too, and a worker
+// terminated with searches in flight takes nothing down.
 // Each case runs in a child process, so that a hang shows as a timeout and a crash as a signal.
 import { spawnSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'

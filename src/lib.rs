@@ -9,6 +9,5 @@ mod pool;
 mod prefetch;
 mod queue;
 mod reader;
-mod settle;
 mod tasks;
 mod writer;
