@@ -102,10 +102,10 @@ pub struct BatchResult {
     pub distances: Vec<f32>,
 }
 
-/// The graph as one read transaction sees it, through the commit's view.
 /// While the walk is warm, one hop in this many is timed (see `StoredGraph::page_in`).
 const WARM_SAMPLE: u32 = 8;
 
+/// The graph as one read transaction sees it, through the commit's view.
 struct StoredGraph<'t> {
     s: &'t Arc<Shared>,
     txn: &'t ReadTxn<'t>,
@@ -133,8 +133,9 @@ impl Graph for StoredGraph<'_> {
     fn page_in(&self, nodes: &[u32]) -> bool {
         let view = self.view;
         if !view.walk_cold() {
-            // Warm: time the first hop of a search and one in 8 after it (two clock reads every
-            // hop took 3 % of a 50-d search's time); a walk that turns slow shows within 8 hops.
+            // Warm: time the first hop of a search and one in WARM_SAMPLE after it (two clock
+            // reads every hop took 3 % of a 50-d search's time); a walk that turns slow shows
+            // within WARM_SAMPLE hops.
             let hop = self.hops.get();
             self.hops.set(hop.wrapping_add(1));
             return hop.is_multiple_of(WARM_SAMPLE);

@@ -395,7 +395,7 @@ impl View {
         self.walk_cold.load(Ordering::Relaxed)
     }
 
-    /// Records how long one hop's lookups of its new neighbours took, per neighbour.
+    /// Records how long one hop's lookups and scoring of its new neighbours took, per neighbour.
     pub(crate) fn note_walk(&self, nanos_per_lookup: u64) {
         let cold = self.walk_cold.load(Ordering::Relaxed);
         if !cold && nanos_per_lookup > 8_000 && crate::fault::waited_for_disk() {
