@@ -98,17 +98,28 @@ pub(crate) fn lookups() -> u64 {
 /// fault threads busy beside the search. Where the platform does not count faults (Windows),
 /// the answer is yes and timing alone decides.
 pub(crate) fn waited_for_disk() -> bool {
+    use std::cell::Cell;
+    use std::time::{Duration, Instant};
+    thread_local! {
+        static SEEN: Cell<Option<(i64, Instant)>> = const { Cell::new(None) };
+    }
+    let Some(faults) = major_faults() else {
+        return true;
+    };
+    let now = Instant::now();
+    let before = SEEN.with(|seen| seen.replace(Some((faults, now))));
+    matches!(before, Some((count, at)) if count < faults && now - at < Duration::from_secs(1))
+}
+
+/// The major page faults (waits for the disk) this thread has taken, where the platform counts
+/// them per thread (Linux); elsewhere on Unix the process's (faults of other threads count too,
+/// which makes a caller think the disk slow more readily, never wrongly think it fast); `None`
+/// where it does not count them (Windows).
+pub(crate) fn major_faults() -> Option<i64> {
     #[cfg(unix)]
     {
-        use std::cell::Cell;
-        use std::time::{Duration, Instant};
-        thread_local! {
-            static SEEN: Cell<Option<(i64, Instant)>> = const { Cell::new(None) };
-        }
         #[cfg(target_os = "linux")]
         let who = libc::RUSAGE_THREAD;
-        // Elsewhere only the process's count: faults of other threads (the fault threads'
-        // own among them) count too, which makes cold mode easier to turn on, never wrong.
         #[cfg(not(target_os = "linux"))]
         let who = libc::RUSAGE_SELF;
         // SAFETY: `rusage` is plain integers, for which all-zero bytes are a valid value.
@@ -116,14 +127,12 @@ pub(crate) fn waited_for_disk() -> bool {
         // SAFETY: `usage` is a valid, aligned, writable `rusage` that outlives the call, and
         // `who` is one of the constants getrusage accepts; it writes nothing else.
         if unsafe { libc::getrusage(who, &mut usage) } != 0 {
-            return true;
+            return None;
         }
-        let (faults, now) = (usage.ru_majflt as i64, Instant::now());
-        let before = SEEN.with(|seen| seen.replace(Some((faults, now))));
-        matches!(before, Some((count, at)) if count < faults && now - at < Duration::from_secs(1))
+        Some(usage.ru_majflt as i64)
     }
     #[cfg(not(unix))]
-    true
+    None
 }
 
 /// Reads one byte of every page of `bytes`: each read faults its page in. Returns how many

@@ -377,7 +377,7 @@ fn open_shared(path: &Path, options: &OpenOptions) -> Result<Shared> {
             links,
             upper,
         },
-        views: Default::default(),
+        views: crate::view::Views::new(crate::file::data_file(path)),
         gate: RwLock::new(()),
         writable: !options.read_only,
     })

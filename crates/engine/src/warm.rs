@@ -12,6 +12,8 @@ use std::time::Instant;
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
+use crate::file::Leaves;
+use crate::keys;
 use crate::links;
 use crate::search::searchable;
 use crate::store::Database;
@@ -107,23 +109,40 @@ impl Database {
                 seconds: 0.0,
             });
         }
-        self.warm(index, budget, cancel)
+        self.read_hot_pages(index, budget, cancel, Instant::now())
     }
 
     /// The share of the data file in the page cache (see `resident_share`).
     fn resident_share(&self) -> Option<f64> {
-        resident_share(&crate::file::data_file(self.shared.env.path()))
+        resident_share(&data_file(&self.shared))
     }
 
     /// `fill_tables`, given the data file's share in the page cache: the vectors' slots too
     /// when it is in memory (the pass then costs memory reads, not disk reads; it also maps
-    /// every page for this process).
+    /// every page for this process). When it is not, the index's level-0 records are first
+    /// asked of the disk just ahead of the pass, in file order ([`Leaves`]), so that the pass
+    /// finds them in memory or on their way instead of waiting for each page in turn.
     fn fill_tables_with(&self, index: u16, share: Option<f64>) -> Result<()> {
         let s = &*self.shared;
         let resident = !worth_reading(share);
         self.read(|txn| {
             let view = searchable(s, txn, index)?;
-            view.fill_links(s, txn)?;
+            let (start, end) = keys::node_range(index);
+            let file = data_file(s);
+            let cold = !resident && !view.links_filled();
+            // Hints only: a file they cannot make sense of is the pass's to report.
+            let mut ahead = None;
+            if cold {
+                ahead = Leaves::find(&file, b"links", &start, &end).ok();
+            }
+            view.fill_links(s, txn, ahead.as_mut())?;
+            if cold {
+                // Finding the vectors' leaves reads their branch pages (0.4 % of the vectors at
+                // 384 dimensions): every lookup of a vector passes through them, met at random.
+                // After the pass: they are scattered, and the searches beside it wait behind
+                // them.
+                let _ = Leaves::find(&file, b"nodes", &start, &end);
+            }
             if resident {
                 view.fill_vectors(s, txn)?;
             }
@@ -131,12 +150,29 @@ impl Database {
         })
     }
 
-    /// Reads up to `budget` bytes of `index`'s hot pages into memory (see the module's
-    /// comment), on several threads so that the disk reads overlap, and returns when they are
-    /// resident. Only this index's records are read. `cancel` stops it with
+    /// Fills the reader tables of `index` ([`fill_tables`](Self::fill_tables): from a file not
+    /// in the page cache, this reads the index's level-0 records and the B-tree pages above
+    /// its vectors), then reads up to `budget` bytes of its hot pages into memory (see the
+    /// module's comment), on several threads so that the disk reads overlap, and returns when
+    /// they are resident. Only this index's records are read. `cancel` stops it with
     /// `Error::Cancelled`. Answers are the same with or without it; only their speed changes.
     pub fn warm(&self, index: u16, budget: u64, cancel: Option<&AtomicBool>) -> Result<WarmStats> {
         let start = Instant::now();
+        if cancel.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+            return Err(Error::Cancelled);
+        }
+        self.fill_tables(index)?;
+        self.read_hot_pages(index, budget, cancel, start)
+    }
+
+    /// `warm` after the tables are filled; `start` is when the warm-up began.
+    fn read_hot_pages(
+        &self,
+        index: u16,
+        budget: u64,
+        cancel: Option<&AtomicBool>,
+        start: Instant,
+    ) -> Result<WarmStats> {
         let s = &*self.shared;
         let cancelled = || cancel.is_some_and(|flag| flag.load(Ordering::Relaxed));
         if cancelled() {
@@ -148,74 +184,28 @@ impl Database {
         };
         let nodes = AtomicU64::new(0);
         let full = AtomicBool::new(false);
-        // The upper levels (every search descends them), then level 0 breadth first, one level
-        // of the breadth-first order at a time, shared out among the threads.
         let (upper, entries) = self.read(|txn| {
             let view = searchable(s, txn, index)?;
             Ok((view.upper_nodes(), view.header.entry_points.clone()))
         })?;
-        let mut queued: RoaringBitmap = entries.iter().copied().collect();
-        let mut frontier = entries;
-        let mut first = true;
-        while !frontier.is_empty() && !full.load(Ordering::Relaxed) {
-            let chunk = frontier.len().div_ceil(THREADS).max(1);
-            let upper = if first { &upper[..] } else { &[] };
-            first = false;
+        // Rounds, each shared out among the threads: the upper levels one at a time, highest
+        // first (every search descends them), then level 0 breadth first, one level of the
+        // breadth-first order at a time. A thread reads a node's value (vector or code) and its links on that level.
+        let round = |part: &[(u8, u32)], threads: usize| -> Result<(Vec<u32>, bool)> {
+            let chunk = part.len().div_ceil(threads).max(1);
+            let waited = AtomicBool::new(false);
             let next: Vec<Vec<u32>> = std::thread::scope(|scope| {
-                let workers: Vec<_> = frontier
+                let workers: Vec<_> = part
                     .chunks(chunk)
-                    .enumerate()
-                    .map(|(t, part)| {
-                        let (pages, nodes, full) = (&pages, &nodes, &full);
-                        let upper = if t == 0 { upper } else { &[] };
+                    .map(|part| {
+                        let (pages, nodes, full, waited) = (&pages, &nodes, &full, &waited);
                         scope.spawn(move || -> Result<Vec<u32>> {
-                            let stop = |pages_full: bool| {
-                                if pages_full {
-                                    full.store(true, Ordering::Relaxed);
-                                }
-                                full.load(Ordering::Relaxed) || cancelled()
-                            };
-                            let mut next = Vec::new();
-                            let mut list = Vec::new();
-                            // Short transactions, so a resize of the map never waits long.
-                            for part in upper.chunks(BATCH) {
-                                let done = self.read(|txn| {
-                                    let view = searchable(s, txn, index)?;
-                                    for &(level, id) in part {
-                                        let links = view.upper_links(txn, id, level).unwrap_or(&[]);
-                                        let value = view.walk_value(s, txn, id)?.unwrap_or(&[]);
-                                        if stop(!pages.add(links) || !pages.add(value)) {
-                                            return Ok(true);
-                                        }
-                                    }
-                                    Ok(false)
-                                })?;
-                                if done {
-                                    return Ok(next);
-                                }
+                            let faults = crate::fault::major_faults();
+                            let next = self.warm_part(index, part, pages, nodes, full, &cancelled);
+                            if faults.is_none_or(|f| crate::fault::major_faults() != Some(f)) {
+                                waited.store(true, Ordering::Relaxed);
                             }
-                            for part in part.chunks(BATCH) {
-                                let done = self.read(|txn| {
-                                    let view = searchable(s, txn, index)?;
-                                    for &id in part {
-                                        let value = view.walk_value(s, txn, id)?.unwrap_or(&[]);
-                                        let Some(record) = view.links(s, txn, id)? else {
-                                            continue;
-                                        };
-                                        if stop(!pages.add(value) || !pages.add(record)) {
-                                            return Ok(true);
-                                        }
-                                        nodes.fetch_add(1, Ordering::Relaxed);
-                                        links::decode_into(record, id, &mut list)?;
-                                        next.extend_from_slice(&list);
-                                    }
-                                    Ok(false)
-                                })?;
-                                if done {
-                                    break;
-                                }
-                            }
-                            Ok(next)
+                            next
                         })
                     })
                     .collect();
@@ -230,10 +220,35 @@ impl Database {
             if cancelled() {
                 return Err(Error::Cancelled);
             }
+            Ok((
+                next.into_iter().flatten().collect(),
+                waited.load(Ordering::Relaxed),
+            ))
+        };
+        // Many threads keep many disk reads in flight; once a round found its pages in memory
+        // (the fill brought a quantized index's codes in), the cores are enough, and more
+        // threads would only take CPU from the searches beside them.
+        let cores = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(THREADS);
+        let mut threads = THREADS;
+        // `upper_nodes` lists the highest level first.
+        for level in upper.chunk_by(|a, b| a.0 == b.0) {
+            if full.load(Ordering::Relaxed) {
+                break;
+            }
+            let (_, waited) = round(level, threads)?;
+            threads = if waited { THREADS } else { cores };
+        }
+        let mut queued: RoaringBitmap = entries.iter().copied().collect();
+        let mut frontier: Vec<(u8, u32)> = entries.iter().map(|&id| (0, id)).collect();
+        while !frontier.is_empty() && !full.load(Ordering::Relaxed) {
+            let (next, waited) = round(&frontier, threads)?;
+            threads = if waited { THREADS } else { cores };
             frontier = next
                 .into_iter()
-                .flatten()
                 .filter(|&id| queued.insert(id))
+                .map(|id| (0, id))
                 .collect();
         }
         Ok(WarmStats {
@@ -242,6 +257,64 @@ impl Database {
             seconds: start.elapsed().as_secs_f64(),
         })
     }
+
+    /// One thread's share of a warm-up round: reads the value and the links of each
+    /// `(level, id)` (level 0: the level-0 record, whose neighbours it returns for the next
+    /// round), page by page within the budget, in short read transactions (a resize of the
+    /// map never waits long).
+    fn warm_part(
+        &self,
+        index: u16,
+        part: &[(u8, u32)],
+        pages: &Pages,
+        nodes: &AtomicU64,
+        full: &AtomicBool,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<u32>> {
+        let s = &*self.shared;
+        let stop = |pages_full: bool| {
+            if pages_full {
+                full.store(true, Ordering::Relaxed);
+            }
+            full.load(Ordering::Relaxed) || cancelled()
+        };
+        let mut next = Vec::new();
+        let mut list = Vec::new();
+        for part in part.chunks(BATCH) {
+            let done = self.read(|txn| {
+                let view = searchable(s, txn, index)?;
+                for &(level, id) in part {
+                    let value = view.walk_value(s, txn, id)?.unwrap_or(&[]);
+                    if level > 0 {
+                        let links = view.upper_links(txn, id, level).unwrap_or(&[]);
+                        if stop(!pages.add(links) || !pages.add(value)) {
+                            return Ok(true);
+                        }
+                        continue;
+                    }
+                    let Some(record) = view.links(s, txn, id)? else {
+                        continue;
+                    };
+                    if stop(!pages.add(value) || !pages.add(record)) {
+                        return Ok(true);
+                    }
+                    nodes.fetch_add(1, Ordering::Relaxed);
+                    links::decode_into(record, id, &mut list)?;
+                    next.extend_from_slice(&list);
+                }
+                Ok(false)
+            })?;
+            if done {
+                break;
+            }
+        }
+        Ok(next)
+    }
+}
+
+/// The data file of a database.
+fn data_file(s: &crate::store::Shared) -> std::path::PathBuf {
+    crate::file::data_file(s.env.path())
 }
 
 /// Whether a background prefetch should read, given the share of the data file in the page
@@ -356,6 +429,11 @@ mod tests {
             other.fill_tables(0).unwrap();
             other.fill_tables(0).unwrap(); // once per view: the second does nothing
             assert_eq!(search(&other), before, "{q:?}");
+            drop(other);
+            // As for a file not in the page cache: the level-0 records read ahead of the pass.
+            let cold = Database::open(&copy, &OpenOptions::default()).unwrap();
+            cold.fill_tables_with(0, Some(0.0)).unwrap();
+            assert_eq!(search(&cold), before, "{q:?}");
         }
         let (_dir, db, _) = built_index(Quantization::None);
         assert!(matches!(db.fill_tables(3), Err(Error::IndexNotFound(3))));

@@ -28,6 +28,7 @@
 //! - The file may be shorter than `(last_pg + 1)` pages only when the missing pages are free:
 //!   LMDB never writes a page that a transaction allocated and freed again before it committed.
 
+mod ahead;
 mod free;
 mod keys;
 mod layout;
@@ -38,6 +39,8 @@ mod read;
 mod show;
 mod tree;
 mod walk;
+
+pub(crate) use ahead::Leaves;
 
 /// The LMDB data file of a database directory.
 pub(crate) fn data_file(dir: &std::path::Path) -> std::path::PathBuf {

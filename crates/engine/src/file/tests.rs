@@ -367,7 +367,12 @@ fn random_damage_never_panics() {
                 continue;
             }
             let path = write_copy(&dir, &copy);
-            for result in [check_size(&path, false), check_structure(&path).map(|_| ())] {
+            let ahead = Leaves::find(&path, b"links", &[], &[0xff; 16]).map(|_| ());
+            for result in [
+                check_size(&path, false),
+                check_structure(&path).map(|_| ()),
+                ahead,
+            ] {
                 match result {
                     Ok(()) | Err(Error::Corrupt(_)) => {}
                     Err(e) => panic!("round {round}, {count} bytes at {at}: {e:?}"),
@@ -658,4 +663,117 @@ fn speed() {
         "{} bytes, {} pages checked: check_size {size:?}, check_structure best of 5 {best:?}\n{report:#?}",
         report.file_bytes, report.pages_checked
     );
+}
+
+/// The keys of leaf page `pgno`.
+fn leaf_keys(bytes: &[u8], psize: usize, pgno: u64) -> Vec<Vec<u8>> {
+    let page = &bytes[pgno as usize * psize..(pgno as usize + 1) * psize];
+    let (count, upper) = node_count(page).unwrap();
+    (0..count)
+        .map(|i| node_at(page, i, upper, true).unwrap().key.to_vec())
+        .collect()
+}
+
+#[test]
+fn the_leaves_read_ahead_are_those_holding_the_range() {
+    let dir = ScratchDir::new("hannoy-lmdb").unwrap();
+    let path = dir.path().join("env");
+    let db = Database::open(&path, &OpenOptions::default()).unwrap();
+    let mut rng = XorShift(11);
+    for (index, items) in [(0u16, 3000u32), (1, 2000), (2, 1)] {
+        let ids: Vec<u32> = (0..items).collect();
+        let vectors: Vec<f32> = (0..items as usize * 8).map(|_| rng.unit()).collect();
+        db.add_items(index, 8, MetricKind::Euclidean, &ids, &vectors)
+            .unwrap();
+        let cancel = AtomicBool::new(false);
+        let control = Control {
+            progress: &|_: Progress| {},
+            cancel: &cancel,
+        };
+        db.build(index, &BuildOptions::default(), &control).unwrap();
+    }
+    drop(db);
+    let data = path.join("data.mdb");
+    let bytes = std::fs::read(&data).unwrap();
+    let (report, owners) = check_structure_inner(&data).unwrap();
+    let psize = report.page_size;
+    let leaves = reachable(&bytes, &owners, psize, P_LEAF, 0);
+    let names: Vec<&str> = report.databases.iter().map(|(n, _)| n.as_str()).collect();
+    let found = |name: &str, start: &[u8], end: &[u8]| -> Vec<u64> {
+        Leaves::find(&data, name.as_bytes(), start, end)
+            .unwrap()
+            .leaves
+    };
+    for name in ["links", "nodes", "upper"] {
+        // Tree ids: the free-page DB, the main DB, then the named databases in key order.
+        let tree = 3 + names.iter().position(|&n| n == name).unwrap() as u16;
+        let mut all: Vec<u64> = leaves
+            .iter()
+            .copied()
+            .filter(|&p| owners[p as usize] == tree)
+            .collect();
+        assert!(all.len() > 3, "{name}: {} leaves", all.len());
+        let mut everything = found(name, &[], &[0xff; 16]);
+        // In key order: the first keys of the leaves ascend.
+        let firsts: Vec<Vec<u8>> = everything
+            .iter()
+            .map(|&p| leaf_keys(&bytes, psize, p)[0].clone())
+            .collect();
+        assert!(firsts.windows(2).all(|w| w[0] < w[1]), "{name}");
+        everything.sort_unstable();
+        all.sort_unstable();
+        assert_eq!(everything, all, "{name}");
+        let mut union = Vec::new();
+        for index in 0..3u16 {
+            let (start, end) = crate::keys::node_range(index);
+            let mine = found(name, &start, &end);
+            assert!(mine.len() < all.len(), "{name} {index}");
+            // Every leaf holding a key of the index is among them, and each of them holds a
+            // key of the range or borders it (a leaf's bounds come from its neighbours' keys).
+            let mut holding = 0;
+            for &p in &all {
+                let holds = leaf_keys(&bytes, psize, p)
+                    .iter()
+                    .any(|k| k[..] >= start[..] && k[..] < end[..]);
+                if holds {
+                    holding += 1;
+                    assert!(mine.contains(&p), "{name} {index}: leaf {p}");
+                }
+            }
+            assert!(
+                mine.len() <= holding + 2,
+                "{name} {index}: {} of {holding}",
+                mine.len()
+            );
+            union.extend(mine);
+        }
+        union.sort_unstable();
+        union.dedup();
+        assert_eq!(union, all, "{name}");
+    }
+    assert!(found("missing", &[], &[0xff; 16]).is_empty());
+    // An index with no records in the range of another: nothing is read for index 9.
+    let (start, end) = crate::keys::node_range(9);
+    assert!(found("links", &start, &end).len() <= 1);
+}
+
+#[test]
+fn a_pass_keeps_its_reads_a_window_ahead() {
+    let dir = ScratchDir::new("hannoy-lmdb").unwrap();
+    let data = environment(&dir, 3000, 8, 3);
+    let mut leaves = Leaves::find(&data, b"nodes", &[], &[0xff; 16]).unwrap();
+    let count = leaves.len();
+    assert!(count > 10, "{count}");
+    // A fake list of many leaves (the real pages repeated): only how far it asks matters.
+    leaves.leaves = leaves.leaves.iter().copied().cycle().take(10_000).collect();
+    for passed in (0..12_000).step_by(97) {
+        leaves.keep_ahead(passed);
+        let want = (passed + ahead::WINDOW).min(10_000);
+        assert!(leaves.advised >= want, "{passed}: {}", leaves.advised);
+        assert!(
+            leaves.advised <= (want + ahead::WINDOW / 2).min(10_000),
+            "{passed}: {}",
+            leaves.advised
+        );
+    }
 }
