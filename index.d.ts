@@ -147,12 +147,16 @@ export declare class Reader {
    */
   getVector(id: number): Promise<Float32Array | null>
   /**
-   * Reads up to `bytes` (default: all of it) of the index's hot pages into memory and
-   * resolves when they are resident: the upper levels' links and the values of their nodes,
-   * then breadth first from the entry points on level 0, each node's vector (or code, for a
-   * quantized index) and links. For code that wants to warm up before taking traffic after
-   * a cold start; answers do not change. Reads run on several threads so that disk reads
-   * overlap. Aborting `signal` rejects with an AbortError (the pages read so far stay).
+   * Fills the reader's table of where each node's links (and code) are, then reads up to
+   * `bytes` (default: all of it) of the index's hot pages into memory and resolves when they
+   * are resident: the upper levels' links and the values of their nodes, highest level
+   * first, then breadth first from the entry points on level 0, each node's vector (or code,
+   * for a quantized index) and links. For code that wants to warm up before taking traffic
+   * after a cold start; answers do not change. From a file not in the page cache the fill
+   * reads the index's level-0 records in file order, ahead of its pass (so a quantized
+   * index's codes arrive at the disk's sequential speed); the budgeted reads run on several
+   * threads so that disk reads overlap. Aborting `signal` rejects with an AbortError (the
+   * pages read so far stay).
    */
   warm(options?: { bytes?: number; signal?: AbortSignal }): Promise<WarmResult>
   /** The number of live items (built or not). */
