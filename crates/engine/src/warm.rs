@@ -5,6 +5,7 @@
 //! from many threads overlap where `madvise` hints about unknown pages cannot.
 
 use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -13,6 +14,7 @@ use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
 use crate::file::Leaves;
+use crate::graph::IdHasher;
 use crate::keys;
 use crate::links;
 use crate::search::searchable;
@@ -42,13 +44,35 @@ pub struct WarmStats {
     pub seconds: f64,
 }
 
+/// Shards of `Pages`' set, so that threads adding pages seldom wait for each other.
+const SHARDS: usize = 64;
+
+type PageSet = HashSet<u64, BuildHasherDefault<IdHasher>>;
+
 /// The pages read so far by all threads, and the budget they share.
 struct Pages {
-    seen: Mutex<(HashSet<usize>, u64)>,
+    /// Page numbers (addresses / `PAGE`), each in shard `page % SHARDS`.
+    seen: Vec<Mutex<PageSet>>,
+    /// Bytes of the pages claimed so far.
+    used: AtomicU64,
     budget: u64,
 }
 
 impl Pages {
+    fn new(budget: u64) -> Pages {
+        Pages {
+            seen: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            used: AtomicU64::new(0),
+            budget,
+        }
+    }
+
+    fn shard(&self, page: u64) -> std::sync::MutexGuard<'_, PageSet> {
+        self.seen[page as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Reads the pages of `bytes` no thread has read yet; false once the budget is spent (a
     /// value is read only when all its new pages fit). Each page counts once.
     fn add(&self, bytes: &[u8]) -> bool {
@@ -56,22 +80,34 @@ impl Pages {
             return true;
         }
         let start = bytes.as_ptr() as usize;
-        let (first, last) = (start / PAGE, (start + bytes.len() - 1) / PAGE);
-        let new: Vec<usize> = {
-            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-            let (pages, used) = &mut *seen;
-            let new: Vec<usize> = (first..=last).filter(|p| !pages.contains(p)).collect();
-            let cost = (new.len() * PAGE) as u64;
-            if *used + cost > self.budget {
-                return false;
+        let (first, last) = (
+            (start / PAGE) as u64,
+            ((start + bytes.len() - 1) / PAGE) as u64,
+        );
+        let new = (first..=last)
+            .filter(|&p| !self.shard(p).contains(&p))
+            .count() as u64;
+        if new == 0 {
+            return true;
+        }
+        let cost = new * PAGE as u64;
+        let budget = self.budget;
+        let reserved = self
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(cost).filter(|&total| total <= budget)
+            });
+        if reserved.is_err() {
+            return false;
+        }
+        for page in first..=last {
+            if !self.shard(page).insert(page) {
+                // Another thread claimed it since: it counts once, as theirs.
+                self.used.fetch_sub(PAGE as u64, Ordering::Relaxed);
+                continue;
             }
-            *used += cost;
-            pages.extend(&new);
-            new
-        };
-        for page in new {
             // One byte of the page, read through the slice: the fault brings the page in.
-            let at = (page * PAGE).max(start) - start;
+            let at = (page as usize * PAGE).max(start) - start;
             std::hint::black_box(bytes[at]);
         }
         true
@@ -178,10 +214,7 @@ impl Database {
         if cancelled() {
             return Err(Error::Cancelled);
         }
-        let pages = Pages {
-            seen: Mutex::new((HashSet::new(), 0)),
-            budget,
-        };
+        let pages = Pages::new(budget);
         let nodes = AtomicU64::new(0);
         let full = AtomicBool::new(false);
         let (upper, entries) = self.read(|txn| {
@@ -252,7 +285,7 @@ impl Database {
                 .collect();
         }
         Ok(WarmStats {
-            bytes: pages.seen.into_inner().unwrap_or_else(|p| p.into_inner()).1,
+            bytes: pages.used.load(Ordering::Relaxed),
             nodes: nodes.load(Ordering::Relaxed),
             seconds: start.elapsed().as_secs_f64(),
         })
