@@ -326,9 +326,10 @@ impl Reader {
     /// for a quantized index) and links. For code that wants to warm up before taking traffic
     /// after a cold start; answers do not change. From a file not in the page cache the fill
     /// reads the index's level-0 records in file order, ahead of its pass (so a quantized
-    /// index's codes arrive at the disk's sequential speed); the budgeted reads run on several
-    /// threads so that disk reads overlap. Aborting `signal` rejects with an AbortError (the
-    /// pages read so far stay).
+    /// index's codes arrive at the disk's sequential speed; `bytes` does not count them, and
+    /// the result's `bytes` neither, its `seconds` do); the budgeted reads run on several
+    /// threads so that disk reads overlap. Aborting `signal` rejects with an AbortError, during
+    /// the fill too (the pages read so far stay).
     #[napi(
         ts_args_type = "options?: { bytes?: number; signal?: AbortSignal }",
         ts_return_type = "Promise<WarmResult>"

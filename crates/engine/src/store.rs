@@ -58,6 +58,17 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// The leaves of the named database `name` that hold `index`'s records, to read ahead of a
+    /// pass over them in key order ([`Leaves`](crate::file::Leaves)); `None` when the file
+    /// cannot tell (the pass then reads as it goes).
+    pub(crate) fn leaves_ahead(&self, name: &[u8], index: u16) -> Option<crate::file::Leaves> {
+        let (start, end) = crate::keys::node_range(index);
+        let file = crate::file::data_file(self.env.path());
+        crate::file::Leaves::find(&file, name, &start, &end).ok()
+    }
+}
+
 impl std::ops::Deref for Shared {
     type Target = Dbs;
     fn deref(&self) -> &Dbs {

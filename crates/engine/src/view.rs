@@ -217,19 +217,21 @@ impl View {
         };
         // The upper levels hold about one node in m: read them all now, so searches descending
         // them never look a key up in the B-tree. When the lookups above waited for the disk,
-        // the file is cold: their leaves are asked for first, in file order, so that the pass
-        // does not wait for each in turn (about 1,000 leaves for 600,000 items).
-        if let (Some(before), Some(now)) = (faults, crate::fault::major_faults()) {
-            if now > before {
-                if let Ok(leaves) = Leaves::find(data_file, b"upper", &start, &end) {
-                    leaves.advise(0..leaves.len());
-                }
-            }
-        }
+        // the file is cold: their leaves are asked for ahead of the pass, in file order, so
+        // that it does not wait for each in turn (about 1,000 leaves for 600,000 items).
+        let cold = matches!((faults, crate::fault::major_faults()), (Some(a), Some(b)) if b > a);
+        let mut ahead = if cold {
+            Leaves::find(data_file, b"upper", &start, &end).ok()
+        } else {
+            None
+        };
         let mut upper: HashMap<u64, (usize, usize), BuildHasherDefault<IdHasher>> =
             HashMap::default();
         for entry in s.upper.range(txn, &range)? {
             let (key, value) = entry?;
+            if let Some(ahead) = ahead.as_mut() {
+                ahead.follow(value);
+            }
             let (Some(id), Some(level)) = (keys::id_of(key), keys::level_of(key)) else {
                 return Err(Error::Corrupt("short link key".into()));
             };
@@ -350,12 +352,14 @@ impl View {
     /// those lookups otherwise. Once per view; `txn` must read the view's commit.
     ///
     /// With `ahead` (the index's leaves in the links database, for a file not in the page
-    /// cache), the pass keeps the disk reading the leaves just ahead of it.
+    /// cache), the pass keeps the disk reading the leaves just ahead of it. A set `cancel`
+    /// stops it with `Error::Cancelled` (the slots filled so far stay).
     pub(crate) fn fill_links(
         &self,
         s: &Dbs,
         txn: &ReadTxn<'_>,
         mut ahead: Option<&mut Leaves>,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
     ) -> Result<()> {
         if txn.id() != self.txn_id || self.slots == 0 || self.filled.swap(true, Ordering::Relaxed) {
             return Ok(());
@@ -365,20 +369,16 @@ impl View {
             std::ops::Bound::Included(&start[..]),
             std::ops::Bound::Excluded(&end[..]),
         );
-        // Leaves passed so far, counted where a value's page changes (a value on overflow
-        // pages counts as one more: the reads only run further ahead).
-        let (mut page, mut passed) = (usize::MAX, 0);
         if let Some(ahead) = ahead.as_deref_mut() {
             ahead.keep_ahead(0);
         }
-        for entry in s.links.range(txn, &range)? {
+        for (n, entry) in s.links.range(txn, &range)?.enumerate() {
             let (key, value) = entry?;
+            if n % 4096 == 4095 && cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(Error::Cancelled);
+            }
             if let Some(ahead) = ahead.as_deref_mut() {
-                let at = value.as_ptr() as usize / ahead.page_size().max(1);
-                if at != page {
-                    (page, passed) = (at, passed + 1);
-                    ahead.keep_ahead(passed);
-                }
+                ahead.follow(value);
             }
             if let Some(id) = keys::id_of(key) {
                 self.table.fill(LINKS, id, value);

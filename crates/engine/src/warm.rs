@@ -13,9 +13,7 @@ use std::time::Instant;
 use roaring::RoaringBitmap;
 
 use crate::error::{Error, Result};
-use crate::file::Leaves;
 use crate::graph::IdHasher;
-use crate::keys;
 use crate::links;
 use crate::search::searchable;
 use crate::store::Database;
@@ -119,7 +117,7 @@ impl Database {
     /// the map) in one cursor pass, for the latest commit. Answers do not change; a fresh
     /// reader's first searches get faster.
     pub fn fill_tables(&self, index: u16) -> Result<()> {
-        self.fill_tables_with(index, self.resident_share())
+        self.fill_tables_with(index, self.resident_share(), None)
     }
 
     /// What a new reader does in the background (the binding runs it): fills its tables
@@ -128,7 +126,7 @@ impl Database {
     /// the page cache, where there is nothing to bring in from disk and the reads would only
     /// compete with the searches running beside them (a fresh process's first pass over 1,000
     /// queries of a page-cached index ran at 0.60× its second pass with a background prefetch,
-    /// 0.74× without). `cancel` stops it before the reads. Returns what the reads brought in.
+    /// 0.74× without). `cancel` stops it (the fill too). Returns what the reads brought in.
     pub fn prepare_reader(
         &self,
         index: u16,
@@ -136,7 +134,7 @@ impl Database {
         cancel: Option<&AtomicBool>,
     ) -> Result<WarmStats> {
         let share = self.resident_share();
-        self.fill_tables_with(index, share)?;
+        self.fill_tables_with(index, share, cancel)?;
         let cancelled = cancel.is_some_and(|flag| flag.load(Ordering::Relaxed));
         if budget == 0 || cancelled || !worth_reading(share) {
             return Ok(WarmStats {
@@ -158,26 +156,29 @@ impl Database {
     /// every page for this process). When it is not, the index's level-0 records are first
     /// asked of the disk just ahead of the pass, in file order ([`Leaves`]), so that the pass
     /// finds them in memory or on their way instead of waiting for each page in turn.
-    fn fill_tables_with(&self, index: u16, share: Option<f64>) -> Result<()> {
+    fn fill_tables_with(
+        &self,
+        index: u16,
+        share: Option<f64>,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<()> {
         let s = &*self.shared;
         let resident = !worth_reading(share);
         self.read(|txn| {
             let view = searchable(s, txn, index)?;
-            let (start, end) = keys::node_range(index);
-            let file = data_file(s);
             let cold = !resident && !view.links_filled();
-            // Hints only: a file they cannot make sense of is the pass's to report.
-            let mut ahead = None;
-            if cold {
-                ahead = Leaves::find(&file, b"links", &start, &end).ok();
-            }
-            view.fill_links(s, txn, ahead.as_mut())?;
+            let mut ahead = if cold {
+                s.leaves_ahead(b"links", index)
+            } else {
+                None
+            };
+            view.fill_links(s, txn, ahead.as_mut(), cancel)?;
             if cold {
                 // Finding the vectors' leaves reads their branch pages (0.4 % of the vectors at
                 // 384 dimensions): every lookup of a vector passes through them, met at random.
                 // After the pass: they are scattered, and the searches beside it wait behind
                 // them.
-                let _ = Leaves::find(&file, b"nodes", &start, &end);
+                let _ = s.leaves_ahead(b"nodes", index);
             }
             if resident {
                 view.fill_vectors(s, txn)?;
@@ -197,7 +198,7 @@ impl Database {
         if cancel.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
             return Err(Error::Cancelled);
         }
-        self.fill_tables(index)?;
+        self.fill_tables_with(index, self.resident_share(), cancel)?;
         self.read_hot_pages(index, budget, cancel, start)
     }
 
@@ -264,6 +265,12 @@ impl Database {
         let cores = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .min(THREADS);
+        // A round of a few nodes tells little: it keeps the count as it was.
+        let next_threads = |threads: usize, waited: bool, nodes: usize| match (waited, nodes) {
+            (true, _) => THREADS,
+            (false, n) if n >= 256 => cores,
+            _ => threads,
+        };
         let mut threads = THREADS;
         // `upper_nodes` lists the highest level first.
         for level in upper.chunk_by(|a, b| a.0 == b.0) {
@@ -271,13 +278,13 @@ impl Database {
                 break;
             }
             let (_, waited) = round(level, threads)?;
-            threads = if waited { THREADS } else { cores };
+            threads = next_threads(threads, waited, level.len());
         }
         let mut queued: RoaringBitmap = entries.iter().copied().collect();
         let mut frontier: Vec<(u8, u32)> = entries.iter().map(|&id| (0, id)).collect();
         while !frontier.is_empty() && !full.load(Ordering::Relaxed) {
             let (next, waited) = round(&frontier, threads)?;
-            threads = if waited { THREADS } else { cores };
+            threads = next_threads(threads, waited, frontier.len());
             frontier = next
                 .into_iter()
                 .filter(|&id| queued.insert(id))
@@ -348,6 +355,12 @@ impl Database {
 /// The data file of a database.
 fn data_file(s: &crate::store::Shared) -> std::path::PathBuf {
     crate::file::data_file(s.env.path())
+}
+
+/// Whether the data file of `s` is less than 90 % in the page cache (or that is not known):
+/// passes over it then gain from asking for their pages ahead.
+pub(crate) fn file_is_cold(s: &crate::store::Shared) -> bool {
+    worth_reading(resident_share(&data_file(s)))
 }
 
 /// Whether a background prefetch should read, given the share of the data file in the page
@@ -465,7 +478,7 @@ mod tests {
             drop(other);
             // As for a file not in the page cache: the level-0 records read ahead of the pass.
             let cold = Database::open(&copy, &OpenOptions::default()).unwrap();
-            cold.fill_tables_with(0, Some(0.0)).unwrap();
+            cold.fill_tables_with(0, Some(0.0), None).unwrap();
             assert_eq!(search(&cold), before, "{q:?}");
         }
         let (_dir, db, _) = built_index(Quantization::None);

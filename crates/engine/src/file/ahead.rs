@@ -7,7 +7,8 @@
 //! lie in runs of neighbouring pages, though, and their numbers are all in the branch pages
 //! above them, which are few (about one per 200 leaves). This module reads those branch pages
 //! with ordinary reads (a damaged file is an error here, never a fault), keeps the leaves that
-//! may hold keys of a range, and asks the kernel for them in runs, in file order.
+//! may hold keys of a range, and asks the kernel for them in runs, in file order
+//! (`posix_fadvise` on Linux; elsewhere the branch pages are read and the rest does nothing).
 
 use super::keys::{compare, Cmp, KeyPrefix};
 use super::layout::{
@@ -21,10 +22,10 @@ use std::cmp::Ordering;
 use std::fs::File;
 use std::path::Path;
 
-/// Leaves a pass keeps asked for ahead of it (`Leaves::keep_ahead`): 8 MiB of 4 KiB pages, read
-/// in a few milliseconds on an SSD, so that a search's own reads beside the pass never queue behind much
+/// Bytes a pass keeps asked for ahead of it (`Leaves::keep_ahead`, 8 to 12 MiB), read in a few
+/// milliseconds on an SSD, so that a search's own reads beside the pass never queue behind much
 /// more (asking for 85 MB at once made the search beside it wait 75 ms).
-pub(super) const WINDOW: usize = 2048;
+const WINDOW_BYTES: usize = 8 << 20;
 
 /// The leaf pages of a named database that may hold the keys of a range, in key order, found
 /// from its branch pages (which are read, so they are in the page cache afterwards); asked for
@@ -36,6 +37,9 @@ pub(crate) struct Leaves {
     pub(super) leaves: Vec<u64>,
     /// Leaves `keep_ahead` has asked for: the first this many.
     pub(super) advised: usize,
+    /// `follow`'s place: the page of the last value it saw, and the leaves passed so far.
+    page: usize,
+    passed: usize,
 }
 
 impl Leaves {
@@ -57,43 +61,64 @@ impl Leaves {
             pages,
             leaves,
             advised: 0,
+            page: usize::MAX,
+            passed: 0,
         })
     }
 
+    /// For a pass over the database in key order that has just read `value` (a slice of the
+    /// map LMDB returned): the pass reached a new leaf where the value's page changes (a value
+    /// on overflow pages counts as one more leaf: the reads only run further ahead), and the
+    /// reads are kept [`WINDOW_BYTES`] of leaves ahead of it.
+    pub(crate) fn follow(&mut self, value: &[u8]) {
+        let page = value.as_ptr() as usize / self.page_size().max(1);
+        if page != self.page {
+            (self.page, self.passed) = (page, self.passed + 1);
+            self.keep_ahead(self.passed);
+        }
+    }
+
+    /// Leaves in `WINDOW_BYTES`.
+    pub(super) fn window(&self) -> usize {
+        (WINDOW_BYTES / self.page_size().max(1)).max(2)
+    }
+
     /// For a pass over the leaves in key order that has gone through `passed` of them: asks
-    /// for the next ones, up to `WINDOW` ahead of it.
+    /// for the next ones, up to a window ahead of it.
     pub(crate) fn keep_ahead(&mut self, passed: usize) {
-        while self.advised < self.leaves.len() && self.advised < passed + WINDOW {
-            let next = (self.advised + WINDOW / 2).min(self.leaves.len());
+        let window = self.window();
+        while self.advised < self.leaves.len() && self.advised < passed + window {
+            let next = (self.advised + window / 2).min(self.leaves.len());
             self.advise(self.advised..next);
             self.advised = next;
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.leaves.len()
-    }
-
     /// The file's page size.
-    pub(crate) fn page_size(&self) -> usize {
+    pub(super) fn page_size(&self) -> usize {
         self.psize as usize
     }
 
     /// Starts reading leaves `range` (in key order; clamped to those there are) into the page
-    /// cache, in runs of neighbouring pages in file order. On Linux the reads are queued
-    /// (`posix_fadvise(WILLNEED)`) and this returns before they complete; elsewhere they are
-    /// read here.
+    /// cache, in runs of neighbouring pages in file order: on Linux the reads are queued
+    /// (`posix_fadvise(WILLNEED)`) and this returns before they complete; elsewhere it does
+    /// nothing.
     pub(crate) fn advise(&self, range: std::ops::Range<usize>) {
         let end = range.end.min(self.leaves.len());
         let Some(part) = self.leaves.get(range.start.min(end)..end) else {
             return;
         };
-        for (first, count) in runs(part.to_vec()) {
-            let count = count.min(self.pages.saturating_sub(first));
-            if count > 0 {
-                advise(&self.file, first * self.psize, count * self.psize);
-            }
-        }
+        advise_runs(&self.file, part.to_vec(), self.psize, self.pages);
+    }
+}
+
+/// Asks for pages `pgnos` of `file` (of `pages` pages of `psize` bytes; numbers past its end
+/// are left out), in runs of neighbouring pages.
+fn advise_runs(file: &File, mut pgnos: Vec<u64>, psize: u64, pages: u64) {
+    pgnos.retain(|&p| p < pages);
+    for (first, count) in runs(pgnos) {
+        // Within the file, so neither product overflows.
+        advise(file, first * psize, count * psize);
     }
 }
 
@@ -142,7 +167,8 @@ impl<'f> Tree<'f> {
         }
         let page = read_at(self.file, pgno * self.psize as u64, self.psize)?;
         let flags = super::read::u16_at(&page, 10).unwrap_or(0) & !(P_DIRTY | P_LOOSE | P_KEEP);
-        if page.len() < self.psize || flags != kind {
+        let own = super::read::u64_at(&page, 0);
+        if page.len() < self.psize || flags != kind || own != Some(pgno) {
             return Err(self.corrupt(format!(
                 "page {pgno} is not the {} page its parent says it is",
                 if kind == P_BRANCH { "branch" } else { "leaf" }
@@ -209,19 +235,18 @@ impl<'f> Tree<'f> {
             low: None,
             high: None,
         }];
-        let mut read = 0;
+        // A damaged file may count more pages than it has, or point a page at itself: no level
+        // may list more pages than the file holds, nor the walk read more branch pages.
+        let (mut read, most) = (0, rec.branch_pages.min(self.pages));
         for _ in 1..rec.depth {
-            if read + level.len() as u64 > rec.branch_pages {
+            if read + level.len() as u64 > most {
                 return Err(self.corrupt(format!(
-                    "a database's branch pages lead to more than the {} its record counts",
-                    rec.branch_pages
+                    "a database's branch pages lead to more than the {most} its record counts \
+                     and the file holds"
                 )));
             }
-            let psize = self.psize as u64;
-            for (first, count) in runs(level.iter().map(|p| p.pgno).collect()) {
-                let count = count.min(self.pages.saturating_sub(first));
-                advise(self.file, first * psize, count * psize);
-            }
+            let pgnos = level.iter().map(|p| p.pgno).collect();
+            advise_runs(self.file, pgnos, self.psize as u64, self.pages);
             let mut below = Vec::new();
             for parent in &level {
                 let page = self.page(parent.pgno, P_BRANCH)?;
@@ -255,6 +280,12 @@ impl<'f> Tree<'f> {
                         )
                     });
                     if before_end && after_start {
+                        if below.len() as u64 >= self.pages {
+                            return Err(self.corrupt(
+                                "a database's branch pages list more pages than the file holds"
+                                    .into(),
+                            ));
+                        }
                         below.push(Pending { pgno, low, high });
                     }
                 }
@@ -292,20 +323,10 @@ fn advise(file: &File, offset: u64, len: u64) {
         unsafe { libc::posix_fadvise(file.as_raw_fd(), offset, len, libc::POSIX_FADV_WILLNEED) };
 }
 
-/// Reads `len` bytes of `file` at `offset` (into the page cache, where the platform keeps one);
-/// a read that fails only leaves the pages to be read later.
+/// Elsewhere a no-op: reading the pages here, on the pass's own thread, would not read them
+/// ahead of it.
 #[cfg(not(target_os = "linux"))]
-fn advise(file: &File, offset: u64, len: u64) {
-    const CHUNK: u64 = 1 << 20;
-    let mut at = 0;
-    while at < len {
-        let step = (len - at).min(CHUNK);
-        if read_at(file, offset + at, step as usize).is_err() {
-            return;
-        }
-        at += step;
-    }
-}
+fn advise(_file: &File, _offset: u64, _len: u64) {}
 
 #[cfg(test)]
 mod tests {

@@ -762,18 +762,107 @@ fn a_pass_keeps_its_reads_a_window_ahead() {
     let dir = ScratchDir::new("hannoy-lmdb").unwrap();
     let data = environment(&dir, 3000, 8, 3);
     let mut leaves = Leaves::find(&data, b"nodes", &[], &[0xff; 16]).unwrap();
-    let count = leaves.len();
+    let count = leaves.leaves.len();
     assert!(count > 10, "{count}");
     // A fake list of many leaves (the real pages repeated): only how far it asks matters.
     leaves.leaves = leaves.leaves.iter().copied().cycle().take(10_000).collect();
+    let window = leaves.window();
+    assert_eq!(window * leaves.page_size(), 8 << 20, "8 MiB of pages");
     for passed in (0..12_000).step_by(97) {
         leaves.keep_ahead(passed);
-        let want = (passed + ahead::WINDOW).min(10_000);
+        let want = (passed + window).min(10_000);
         assert!(leaves.advised >= want, "{passed}: {}", leaves.advised);
         assert!(
-            leaves.advised <= (want + ahead::WINDOW / 2).min(10_000),
+            leaves.advised <= (want + window / 2).min(10_000),
             "{passed}: {}",
             leaves.advised
         );
     }
+}
+
+#[test]
+fn the_read_ahead_reports_damage_to_the_trees_it_walks() {
+    let dir = ScratchDir::new("hannoy-lmdb").unwrap();
+    // 300-d vectors, three to a leaf: the vectors' tree is at least three levels deep.
+    let data = environment(&dir, 3000, 300, 9);
+    let bytes = std::fs::read(&data).unwrap();
+    let report = check_structure(&data).unwrap();
+    assert!(database(&report, "nodes").depth >= 3, "{report:?}");
+    let psize = report.page_size;
+    let all = |path: &std::path::Path, name: &[u8]| Leaves::find(path, name, &[], &[0xff; 16]);
+    // Intact, at depth 3: every leaf once, and a range's leaves hold it.
+    let leaves = all(&data, b"nodes").unwrap().leaves;
+    assert_eq!(leaves.len() as u64, database(&report, "nodes").leaf_pages);
+    let (start, end) = crate::keys::node_range(0);
+    assert_eq!(
+        Leaves::find(&data, b"nodes", &start, &end).unwrap().leaves,
+        leaves
+    );
+    let (start, end) = crate::keys::node_range(1);
+    assert!(
+        Leaves::find(&data, b"nodes", &start, &end)
+            .unwrap()
+            .leaves
+            .len()
+            <= 1
+    );
+
+    // The record of 'nodes' in the main DB (a single leaf page).
+    let metas = read_metas(&File::open(&data).unwrap(), bytes.len() as u64, "data.mdb").unwrap();
+    let main_root = metas.current.main.root as usize;
+    let main_leaf = &bytes[main_root * psize..(main_root + 1) * psize];
+    let (n, upper) = node_count(main_leaf).unwrap();
+    let node = (0..n)
+        .map(|i| node_at(main_leaf, i, upper, true).unwrap())
+        .find(|node| node.key == b"nodes")
+        .unwrap();
+    let rec = main_root * psize + (node.data.as_ptr() as usize - main_leaf.as_ptr() as usize);
+    let root = u64_at(&bytes, rec + 40).unwrap();
+    let damaged = |change: &dyn Fn(&mut Vec<u8>)| {
+        let mut copy = bytes.clone();
+        change(&mut copy);
+        let path = write_copy(&dir, &copy);
+        all(&path, b"nodes").map(|l| l.leaves.len())
+    };
+    let corrupt = |result: Result<usize>, what: &str| match result {
+        Err(Error::Corrupt(_)) => {}
+        other => panic!("{what}: {other:?}"),
+    };
+    // A root past the end of the file, at the largest page number, or a leaf.
+    corrupt(
+        damaged(&|c| set_u64(c, rec + 40, report.pages + 10)),
+        "root past the end",
+    );
+    corrupt(
+        damaged(&|c| set_u64(c, rec + 40, u64::MAX - 1)),
+        "root at u64::MAX - 1",
+    );
+    corrupt(
+        damaged(&|c| set_u64(c, rec + 40, leaves[0])),
+        "root is a leaf",
+    );
+    // Deeper than LMDB allows, or than the tree is.
+    corrupt(damaged(&|c| set_u16(c, rec + 6, 40)), "depth 40");
+    corrupt(damaged(&|c| set_u16(c, rec + 6, 6)), "depth 6");
+    // A branch page count far above the file's, with the root's children all pointing back at
+    // the root: each level would list ~250 times the last without the bounds.
+    let loops = |c: &mut Vec<u8>| {
+        set_u64(c, rec + 8, u64::MAX / 2);
+        set_u16(c, rec + 6, 32);
+        let page = &c[root as usize * psize..(root as usize + 1) * psize].to_vec();
+        let (count, _) = node_count(page).unwrap();
+        for i in 0..count as usize {
+            let at = node_offset(c, psize, root, i);
+            // lo, hi, flags: the child's page number, 48 bits
+            set_u16(c, at, (root & 0xffff) as u16);
+            set_u16(c, at + 2, (root >> 16 & 0xffff) as u16);
+            set_u16(c, at + 4, (root >> 32 & 0xffff) as u16);
+        }
+    };
+    corrupt(damaged(&loops), "a root whose children are itself");
+    // A branch page's own number wrong (a torn or reused page).
+    corrupt(
+        damaged(&|c| set_u64(c, root as usize * psize, root + 1)),
+        "page number",
+    );
 }
