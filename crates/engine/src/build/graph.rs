@@ -56,6 +56,11 @@ impl BuildGraph<'_> {
         }
     }
 
+    /// The full vector `node` is inserted with, when the nodes hold codes.
+    pub(super) fn full_vector(&self, node: u32) -> Option<&[u8]> {
+        self.full.get(node as usize).copied().flatten()
+    }
+
     /// The query that inserts `node`: its full vector when the nodes hold codes.
     pub(super) fn scorer<'s, S: Space>(&'s self, space: &'s S, node: u32) -> S::Scorer<'s> {
         match self.full.get(node as usize).copied().flatten() {

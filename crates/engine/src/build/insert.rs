@@ -9,10 +9,19 @@ use super::graph::{link, BuildGraph, Entry, VISITED};
 use super::params::Params;
 use super::Control;
 use crate::error::{Error, Result};
-use crate::graph::{search_level, select_neighbors, Dist, Scored};
+use crate::graph::{search_level, select_neighbors, will_need, Dist, Scored};
 use crate::space::{Scorer, Space};
 
-/// Inserts `nodes` into the graph in parallel; returns the final entry point.
+/// How many nodes ahead of the one it inserts a thread asks for the full vector of (see
+/// `insert_all`): about 3 ms of insertions at 384 dimensions, time for a disk read.
+const AHEAD: usize = 32;
+
+/// Inserts `nodes` into the graph in parallel; returns the final entry point. With
+/// `read_ahead` (the full vectors of a quantized index are in a file not in the page cache),
+/// each thread asks for the full vector of the node `AHEAD` places after the one it inserts:
+/// a thread inserts a run of nodes in order, and each insertion's query would otherwise wait
+/// for its own disk read (600k × 384 binary in a 700 MiB memory limit: 54 s of insertion
+/// against 32 s with the file in memory).
 pub(super) fn insert_all<S: Space>(
     space: &S,
     graph: &BuildGraph<'_>,
@@ -20,6 +29,7 @@ pub(super) fn insert_all<S: Space>(
     entry: Entry,
     params: &Params,
     control: &Control<'_>,
+    read_ahead: bool,
 ) -> Result<Entry> {
     let total = nodes.len() as u64;
     control.report("insert", 0, total);
@@ -40,15 +50,23 @@ pub(super) fn insert_all<S: Space>(
         None => entry,
     });
     let done = AtomicU64::new(first.is_some() as u64);
-    rest.par_iter().with_min_len(64).try_for_each(|&p| {
-        control.check()?;
-        insert_one(space, graph, p, &entry, params)?;
-        let count = done.fetch_add(1, AtomicOrdering::Relaxed) + 1;
-        if count.is_multiple_of(256) {
-            control.report("insert", count, total);
-        }
-        Ok::<(), Error>(())
-    })?;
+    rest.par_iter()
+        .enumerate()
+        .with_min_len(64)
+        .try_for_each(|(i, &p)| {
+            control.check()?;
+            if read_ahead {
+                if let Some(full) = rest.get(i + AHEAD).and_then(|&q| graph.full_vector(q)) {
+                    will_need(full);
+                }
+            }
+            insert_one(space, graph, p, &entry, params)?;
+            let count = done.fetch_add(1, AtomicOrdering::Relaxed) + 1;
+            if count.is_multiple_of(256) {
+                control.report("insert", count, total);
+            }
+            Ok::<(), Error>(())
+        })?;
     control.report("insert", total, total);
     Ok(entry.into_inner().unwrap_or_else(|e| e.into_inner()))
 }

@@ -285,7 +285,10 @@ fn build_in<S: Space>(
         }
     }
 
-    let entry = insert_all(space, &graph, &inserted, entry, &params, control)?;
+    let read_ahead = !graph.full.is_empty() && crate::warm::file_is_cold(s);
+    let entry = insert_all(
+        space, &graph, &inserted, entry, &params, control, read_ahead,
+    )?;
     for &p in &inserted {
         graph.in_graph[p as usize] = true;
     }

@@ -44,8 +44,15 @@ pub(super) fn quantizer_for(
     let range = (Bound::Included(&start[..]), Bound::Excluded(&end[..]));
     let mut sample = Vec::new();
     let mut live = 0usize;
+    // The pass reads every leaf of the vectors: from a file not in the page cache, one disk
+    // read each in turn unless they are asked for ahead of it (24.6 s against 1.3 s for 600k ×
+    // 384 in a 700 MiB memory limit).
+    let mut ahead = s.leaves_ahead(b"nodes", index);
     for entry in s.nodes.range(txn, &range)? {
         let (key, value) = entry?;
+        if let Some(ahead) = ahead.as_mut() {
+            ahead.follow(value);
+        }
         let id = keys::id_of(key).ok_or_else(|| Error::Corrupt("short node key".into()))?;
         if deleted.contains(id) {
             continue;
@@ -131,6 +138,20 @@ pub(super) fn coded_nodes<'t>(
     let mut codes = Vec::with_capacity(n * code_len);
     let mut full = vec![None; n];
     let mut from_graph = 0usize;
+    // The vectors read below, in key order: all of them on a first build or a recode, then
+    // worth asking for ahead of the reads (as in `quantizer_for`); a few new items among many
+    // are not (the read-ahead would bring in every leaf).
+    let reads = if recode {
+        n
+    } else {
+        n - graph_ids.len().min(n)
+    }
+    .max(updated.len() as usize);
+    let mut ahead = if reads >= n / 4 {
+        s.leaves_ahead(b"nodes", index)
+    } else {
+        None
+    };
     for (p, &id) in ids.iter().enumerate() {
         let in_graph = graph_ids.get(from_graph) == Some(&id);
         let new = updated.contains(id);
@@ -138,6 +159,9 @@ pub(super) fn coded_nodes<'t>(
             let Some(value) = s.nodes.get(txn, &keys::node(index, id))? else {
                 return Err(Error::Corrupt(format!("item {id} has links but no vector")));
             };
+            if let Some(ahead) = ahead.as_mut() {
+                ahead.follow(value);
+            }
             let vector = check_vector(value, stored_len, id)?;
             quantizer.encode(&float_components(vector), &mut codes);
             if new {
