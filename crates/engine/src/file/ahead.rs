@@ -29,7 +29,7 @@ const WINDOW_BYTES: usize = 8 << 20;
 
 /// The leaf pages of a named database that may hold the keys of a range, in key order, found
 /// from its branch pages (which are read, so they are in the page cache afterwards); asked for
-/// a part at a time with [`advise`](Leaves::advise) or [`keep_ahead`](Leaves::keep_ahead).
+/// a window at a time ahead of a pass over them ([`follow`](Leaves::follow)).
 pub(crate) struct Leaves {
     file: File,
     psize: u64,
@@ -103,7 +103,7 @@ impl Leaves {
     /// cache, in runs of neighbouring pages in file order: on Linux the reads are queued
     /// (`posix_fadvise(WILLNEED)`) and this returns before they complete; elsewhere it does
     /// nothing.
-    pub(crate) fn advise(&self, range: std::ops::Range<usize>) {
+    fn advise(&self, range: std::ops::Range<usize>) {
         let end = range.end.min(self.leaves.len());
         let Some(part) = self.leaves.get(range.start.min(end)..end) else {
             return;
