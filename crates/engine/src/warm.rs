@@ -1,8 +1,11 @@
-//! Reading an index's hot pages ahead of its first searches (cold starts): the upper levels
-//! first, then breadth first from the entry points on level 0, each node's walk value (vector
-//! or code) and links together, up to a byte budget counted in whole pages. The pages are read,
-//! not only advised: finding a node's links means reading the page that holds them, and reads
-//! from many threads overlap where `madvise` hints about unknown pages cannot.
+//! A reader's preparation for its first searches (cold starts): filling its tables of where
+//! nodes are in one pass over the index's level-0 records (from a cold file, with their
+//! leaves read ahead of the pass: `file::Leaves`), then reading its hot pages: the upper
+//! levels first, highest first, then breadth first from the entry points on level 0, each
+//! node's walk value (vector or code) and links together, up to a byte budget counted in
+//! whole pages. The hot pages are read, not only advised: finding a node's links means
+//! reading the page that holds them, and reads from many threads overlap where `madvise`
+//! hints about unknown pages cannot.
 
 use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
