@@ -56,16 +56,18 @@ impl Shared {
         let txn = self.env.read_txn().ok()?;
         Some(f(&txn))
     }
-}
 
-impl Shared {
+    /// The environment's LMDB data file.
+    pub(crate) fn data_file(&self) -> std::path::PathBuf {
+        crate::file::data_file(self.env.path())
+    }
+
     /// The leaves of the named database `name` that hold `index`'s records, to read ahead of a
     /// pass over them in key order ([`Leaves`](crate::file::Leaves)); `None` when the file
     /// cannot tell (the pass then reads as it goes).
     pub(crate) fn leaves_ahead(&self, name: &[u8], index: u16) -> Option<crate::file::Leaves> {
         let (start, end) = crate::keys::node_range(index);
-        let file = crate::file::data_file(self.env.path());
-        crate::file::Leaves::find(&file, name, &start, &end).ok()
+        crate::file::Leaves::find(&self.data_file(), name, &start, &end).ok()
     }
 }
 

@@ -151,7 +151,7 @@ impl Database {
 
     /// The share of the data file in the page cache (see `resident_share`).
     fn resident_share(&self) -> Option<f64> {
-        resident_share(&data_file(&self.shared))
+        resident_share(&self.shared.data_file())
     }
 
     /// `fill_tables`, given the data file's share in the page cache: the vectors' slots too
@@ -227,7 +227,8 @@ impl Database {
         })?;
         // Rounds, each shared out among the threads: the upper levels one at a time, highest
         // first (every search descends them), then level 0 breadth first, one level of the
-        // breadth-first order at a time. A thread reads a node's value (vector or code) and its links on that level.
+        // breadth-first order at a time. A thread reads a node's value (vector or code) and
+        // its links on that level.
         let round = |part: &[(u8, u32)], threads: usize| -> Result<(Vec<u32>, bool)> {
             let chunk = part.len().div_ceil(threads).max(1);
             let waited = AtomicBool::new(false);
@@ -355,15 +356,10 @@ impl Database {
     }
 }
 
-/// The data file of a database.
-fn data_file(s: &crate::store::Shared) -> std::path::PathBuf {
-    crate::file::data_file(s.env.path())
-}
-
 /// Whether the data file of `s` is less than 90 % in the page cache (or that is not known):
 /// passes over it then gain from asking for their pages ahead.
 pub(crate) fn file_is_cold(s: &crate::store::Shared) -> bool {
-    worth_reading(resident_share(&data_file(s)))
+    worth_reading(resident_share(&s.data_file()))
 }
 
 /// Whether a background prefetch should read, given the share of the data file in the page

@@ -63,7 +63,7 @@ impl BuildGraph<'_> {
 
     /// The query that inserts `node`: its full vector when the nodes hold codes.
     pub(super) fn scorer<'s, S: Space>(&'s self, space: &'s S, node: u32) -> S::Scorer<'s> {
-        match self.full.get(node as usize).copied().flatten() {
+        match self.full_vector(node) {
             Some(full) => space.vector_scorer(full),
             None => space.value_scorer(&self.vectors[node as usize]),
         }

@@ -35,13 +35,17 @@ impl XorShift {
 }
 
 fn build(db: &Database) {
+    build_index(db, 0);
+}
+
+fn build_index(db: &Database, index: u16) {
     let cancel = AtomicBool::new(false);
     let progress = |_: Progress| {};
     let control = Control {
         progress: &progress,
         cancel: &cancel,
     };
-    db.build(0, &BuildOptions::default(), &control).unwrap();
+    db.build(index, &BuildOptions::default(), &control).unwrap();
 }
 
 /// Builds an index of `items` random vectors in `dir/env` over several transactions (adds in
@@ -181,13 +185,7 @@ fn every_commit_of_a_changing_environment_passes() {
                 check_structure(&data).unwrap();
             }
             if round % 4 == 3 {
-                let cancel = AtomicBool::new(false);
-                let progress = |_: Progress| {};
-                let control = Control {
-                    progress: &progress,
-                    cancel: &cancel,
-                };
-                db.build(index, &BuildOptions::default(), &control).unwrap();
+                build_index(&db, index);
             }
             let report = check_structure(&data).unwrap();
             check_size(&data, false).unwrap();
@@ -685,12 +683,7 @@ fn the_leaves_read_ahead_are_those_holding_the_range() {
         let vectors: Vec<f32> = (0..items as usize * 8).map(|_| rng.unit()).collect();
         db.add_items(index, 8, MetricKind::Euclidean, &ids, &vectors)
             .unwrap();
-        let cancel = AtomicBool::new(false);
-        let control = Control {
-            progress: &|_: Progress| {},
-            cancel: &cancel,
-        };
-        db.build(index, &BuildOptions::default(), &control).unwrap();
+        build_index(&db, index);
     }
     drop(db);
     let data = path.join("data.mdb");
