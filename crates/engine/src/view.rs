@@ -599,9 +599,16 @@ mod tests {
         assert!(!view.vectors_cold());
         view.note_rescoring(50_000);
         assert!(view.vectors_cold());
-        assert_eq!(search(), warm);
-        // the search itself measured fast reads and turned it off again
-        assert!(!view.vectors_cold());
+        // Reading ahead changes no answer, and a search that measured fast reads turned it off
+        // again (one is enough; a loaded machine, or a test suite running beside it, may
+        // slow a few past the bound).
+        for round in 0..50 {
+            assert_eq!(search(), warm);
+            if !view.vectors_cold() {
+                break;
+            }
+            assert!(round < 49, "rescoring stayed cold");
+        }
         view.note_rescoring(5_000); // in between: no change
         assert!(!view.vectors_cold());
     }
