@@ -73,7 +73,9 @@ IVF_PQ: nprobes 2,5,10,20,50,100 instead of ef).
   --min-time <s>           timed seconds per (mode, ef) point after the warm-up pass (default 1)
   --rounds <n>             search rounds (default 3): every engine's search process runs once per
                            round, engines in turn, and each point keeps its best round, so a slow
-                           spell of a shared machine does not land on one engine only
+                           spell of a shared machine does not land on one engine only; rounds
+                           after the first add, per engine, 3 ef values between the grid points
+                           where its recall crosses 0.9 and 0.95 (what the goals compare at)
   --timeout-build <s>      per-engine build process limit (default 1800)
   --timeout-search <s>     per-engine search process limit (default 600)
   --reuse-builds [list]    reuse cached indexes (and their build figures) in bench/data/indexes
@@ -475,12 +477,13 @@ async function buildEngine(engine, ds, o, env) {
 // mode and ef.
 // perCore: ours' per-core process instead (mode batch1 only), started with one read thread and
 // one rayon thread.
-async function searchRound(engine, ds, o, built, roundNo, perCore = false) {
+// efs: the grid (o.efs), or the grid and the engine's tuned values (see `tunedEfs`).
+async function searchRound(engine, ds, o, built, roundNo, perCore = false, efs = o.efs) {
   const { cmd, args, common, logFile } = built.run;
   const s = await runChild({
     cmd, args, tag: `${engine} ${perCore ? 'per-core ' : ''}search, round ${roundNo}`, logFile, timeoutS: o.timeoutSearch,
     cfg: {
-      ...common, phase: 'search', queriesFile: ds.queriesFile, nq: ds.nq, gtFile: ds.gtFile, k: ds.k, efs: o.efs, nprobes: o.nprobes, minTimeSeconds: o.minTime, inflight: o.inflight, oversampling: o.oversampling, rescore: o.rescore,
+      ...common, phase: 'search', queriesFile: ds.queriesFile, nq: ds.nq, gtFile: ds.gtFile, k: ds.k, efs, nprobes: o.nprobes, minTimeSeconds: o.minTime, inflight: o.inflight, oversampling: o.oversampling, rescore: o.rescore,
       ...(perCore ? { perCore: true, env: { HANNOY_READ_THREADS: '1', RAYON_NUM_THREADS: '1' } } : {}),
     },
   });
@@ -500,6 +503,36 @@ async function runEngine(engine, ds, o, env) {
 // A point's knob value: ef, or what its mode sweeps instead (mode.knob: nprobes for IVF_PQ).
 const knobOf = (mode) => mode.knob || 'ef';
 const knobValue = (p) => p.ef ?? p.nprobes;
+
+// The recalls the goals compare QPS at ("the best QPS at recall ≥ t").
+const TUNE_TARGETS = [0.9, 0.95];
+// ef values tried between the two grid points where a recall crosses a target.
+const TUNE_STEPS = 3;
+
+// The ef values, off the grid, at which an engine is searched in the rounds after the first:
+// for each target recall, TUNE_STEPS values evenly between the last grid ef below the target
+// and the first reaching it (from the first round's recalls, which do not change from round to
+// round). A goal "QPS at recall ≥ t" then compares every engine near the ef a user would tune it
+// to for t, instead of at whichever grid point lands past t (80 → 160 doubles the work: an engine
+// reaching 0.949 at ef 80 was measured at 160, and one reaching 0.951 at 80). Modes with another
+// knob (IVF_PQ's nprobes) keep the grid.
+function tunedEfs(search, grid) {
+  const extra = new Set();
+  for (const m of search.modes) {
+    if (knobOf(m) !== 'ef') continue;
+    const pts = m.points.filter((p) => grid.includes(p.ef) && typeof p.recall === 'number').sort((a, b) => a.ef - b.ef);
+    for (const t of TUNE_TARGETS) {
+      const hi = pts.findIndex((p) => p.recall >= t);
+      if (hi <= 0) continue; // the first grid point reaches t already, or none does
+      const [lo, top] = [pts[hi - 1].ef, pts[hi].ef];
+      for (let j = 1; j <= TUNE_STEPS; j++) {
+        const ef = Math.round(lo + ((top - lo) * j) / (TUNE_STEPS + 1));
+        if (ef > lo && ef < top) extra.add(ef);
+      }
+    }
+  }
+  return [...extra].sort((a, b) => a - b);
+}
 
 // Folds a later round into the search figures: each (mode, ef) point keeps the round with the
 // highest QPS (its latencies come with it) and lists every round's QPS; open and first-query
@@ -763,6 +796,12 @@ function markdown(res) {
     L.push(...head);
     for (const md of kr) L.push(`| ${md.label} | ${vals.map((v) => cell(md, v, (pt) => `${pt.recall?.toFixed(4) ?? '—'} · ${fmtInt(pt.qps)}`)).join(' | ')} |`);
     L.push('', 'Each cell: recall · QPS.', '');
+    const off = kr.map((md) => [md, md.points.filter((pt) => !vals.includes(knobValue(pt)))]).filter(([, pts]) => pts.length);
+    if (off.length) {
+      L.push(`Off the grid: the ${knob} values tried between the two grid points where an engine's recall crosses ${TUNE_TARGETS.join(' or ')} (from the first round's recalls; searched in rounds 2 to ${p.rounds}, so best of ${p.rounds - 1}), which the goals' "QPS at recall ≥" use like the others:`, '');
+      for (const [md, pts] of off) L.push(`- ${md.label}: ${pts.map((pt) => `${knob} ${knobValue(pt)} ${pt.recall?.toFixed(4) ?? '—'} · ${fmtInt(pt.qps)}`).join(', ')}`);
+      L.push('');
+    }
     L.push(`## Latency p50 / p99 (ms)${by}`, '');
     L.push(...head);
     for (const md of kr) L.push(`| ${md.label} | ${vals.map((v) => cell(md, v, (pt) => (pt.p50Ms !== null && pt.p50Ms !== undefined ? `${pt.p50Ms.toFixed(3)} / ${pt.p99Ms.toFixed(3)}` : `batch ${pt.batchCallMs?.toFixed(1)} ms`))).join(' | ')} |`);
@@ -948,15 +987,16 @@ async function runSet(o, py, env, engines, set, idle) {
     for (const e of engines) {
       const b = built[e];
       if (b.status !== 'built' || b.lastFailure) continue;
-      say(`\nbench: ${e}, search round ${r} of ${o.rounds}`);
+      const efs = r > 1 && b.tuned?.length ? [...new Set([...o.efs, ...b.tuned])].sort((x, y) => x - y) : o.efs;
+      say(`\nbench: ${e}, search round ${r} of ${o.rounds}${efs !== o.efs ? ` (and ef ${b.tuned.join(', ')}, tuned to recall ${TUNE_TARGETS.join(' and ')})` : ''}`);
       let s;
-      try { s = await searchRound(e, ds, o, b, r); }
+      try { s = await searchRound(e, ds, o, b, r, false, efs); }
       catch (err) { s = { ok: false, reason: String(err && err.stack || err) }; }
       if (!s.ok) { b.lastFailure = s.reason; say(`  [${e}] search round ${r} failed: ${s.reason}`); continue; }
       if (o.perCore.includes(e) && !b.perCoreFailure) { // ours on one core: a process of its own
         say(`\nbench: ${e}, per-core search round ${r} of ${o.rounds} (HANNOY_READ_THREADS=1, RAYON_NUM_THREADS=1)`);
         let pc;
-        try { pc = await searchRound(e, ds, o, b, r, true); }
+        try { pc = await searchRound(e, ds, o, b, r, true, efs); }
         catch (err) { pc = { ok: false, reason: String(err && err.stack || err) }; }
         if (!pc.ok) { b.perCoreFailure = pc.reason; say(`  [${e}] per-core search round ${r} failed: ${pc.reason}`); }
         else {
@@ -966,6 +1006,7 @@ async function runSet(o, py, env, engines, set, idle) {
         }
       }
       b.search = mergeRound(b.search, s.search);
+      if (r === 1 && o.rounds > 1) b.tuned = tunedEfs(b.search, o.efs);
     }
   }
   for (const e of engines) { // in the order asked for, whatever failed
