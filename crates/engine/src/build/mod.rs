@@ -6,11 +6,11 @@
 //! quantized index, `load` reads the graph, `repair` re-links around removed nodes,
 //! `insert` adds the new ones, `reconnect` makes every node reachable again and `write`
 //! stores what changed. `graph` holds the graph they work on, `values` the node values it
-//! compares (in the map, or a private copy: `half` for cosine), `params` the build's settings.
+//! compares (in the map, or a private copy: `int8` for cosine), `params` the build's settings.
 
 mod graph;
-mod half;
 mod insert;
+mod int8;
 mod load;
 mod params;
 mod quantized;
@@ -38,8 +38,8 @@ use crate::store::{Database, Shared};
 use crate::with_metric;
 
 use graph::Entry;
-use half::HalfCosine;
 use insert::insert_all;
+use int8::Int8Cosine;
 use load::{load_graph, load_vectors, Nodes};
 use params::Params;
 use quantized::{coded_nodes, quantizer_for, CodedNodes};
@@ -131,14 +131,14 @@ impl Database {
             with_metric!(header.metric, D => match header.quantization {
                 Quantization::None => {
                     let dimensions = header.dimensions as usize;
-                    let half = (D::KIND == MetricKind::Cosine && kernels::has_fast_f16())
-                        .then_some(half::value_len(dimensions));
+                    let int8 = (D::KIND == MetricKind::Cosine && kernels::has_fast_i8())
+                        .then_some(int8::value_len(dimensions));
                     let changed = changes.updated.len() + changes.deleted.len();
                     let stored_len = header.metric.stored_len(dimensions);
-                    let packing = packing(header.items, changed, stored_len, half);
+                    let packing = packing(header.items, changed, stored_len, int8);
                     let walk = Walk::Vectors(packing);
                     match packing {
-                        Packing::Half(_) => build_in(s, txn, index, header, changes, options, control, &HalfCosine, walk),
+                        Packing::Int8(_) => build_in(s, txn, index, header, changes, options, control, &Int8Cosine, walk),
                         _ => build_in(s, txn, index, header, changes, options, control, &Plain::<D>::new(), walk),
                     }
                 }
@@ -170,7 +170,7 @@ struct Changes {
 /// What the graph walk of a build compares (`space` must match).
 enum Walk<'q> {
     /// The vectors of an unquantized index: in the map, or a copy of them
-    /// ([`HalfCosine`] for `Packing::Half`).
+    /// ([`Int8Cosine`] for `Packing::Int8`).
     Vectors(Packing),
     /// Codes of the quantizer; whether it is new (every item is coded again).
     Codes(&'q Quantizer, bool),
@@ -232,7 +232,7 @@ fn build_in<S: Space>(
             let (ids, vectors) = load_vectors(s, txn, index, stored_len)?;
             arena = match walk {
                 Walk::Vectors(Packing::Copy) => Some(Arena::copy(&vectors)?),
-                Walk::Vectors(Packing::Half(len)) => Some(Arena::half(&vectors, len)?),
+                Walk::Vectors(Packing::Int8(len)) => Some(Arena::int8(&vectors, len)?),
                 Walk::Vectors(Packing::InPlace) | Walk::Codes(..) => None,
             };
             let values = match &arena {

@@ -4,8 +4,8 @@
 //! Inserting visits nodes at random, and a build spends most of its time waiting for their
 //! values to arrive from memory. Read from the memory map, a visit also costs a table lookup
 //! (where the node's value lies), a TLB miss (4 KiB pages) and, at LMDB's offsets, a cache line
-//! more than the value needs. A private copy (`Packing::Copy`, or for cosine the half-precision
-//! unit vectors of `half`, half the bytes) puts each value at a fixed stride on its own cache
+//! more than the value needs. A private copy (`Packing::Copy`, or for cosine the 8-bit unit
+//! vectors of `int8`, a quarter of the bytes) puts each value at a fixed stride on its own cache
 //! lines, in one allocation on transparent huge pages. It costs memory as large as the values,
 //! so it is made only when that fits well within what the machine (or the process's memory
 //! cgroup) has free; otherwise the build reads the map, which is what lets a build run inside
@@ -87,18 +87,18 @@ pub(super) enum Packing {
     InPlace,
     /// A copy of the stored vectors.
     Copy,
-    /// Their unit vectors in half precision (`half::HalfCosine`), of this many bytes each.
-    Half(usize),
+    /// Their unit vectors in 8 bits (`int8::Int8Cosine`), of this many bytes each.
+    Int8(usize),
 }
 
 /// How an unquantized build of `items` nodes of `stored_len` bytes, `changed` of them new or
-/// removed, walks them; `half_len` is the size of a half-precision value when the index can
-/// use them (cosine, on a CPU with half-precision conversions).
+/// removed, walks them; `int8_len` is the size of an 8-bit value when the index can use them
+/// (cosine, on a CPU with a fast `i8` dot product).
 pub(super) fn packing(
     items: u64,
     changed: u64,
     stored_len: usize,
-    half_len: Option<usize>,
+    int8_len: Option<usize>,
 ) -> Packing {
     if changed.saturating_mul(MIN_CHANGED_SHARE) < items {
         return Packing::InPlace;
@@ -112,8 +112,8 @@ pub(super) fn packing(
             .saturating_mul(SHARE_OF_FREE)
             <= free
     };
-    match half_len {
-        Some(len) if fits(len) => Packing::Half(len),
+    match int8_len {
+        Some(len) if fits(len) => Packing::Int8(len),
         _ if stored_len >= LINE && fits(stored_len) => Packing::Copy,
         _ => Packing::InPlace,
     }
@@ -137,11 +137,10 @@ impl Arena {
         Arena::fill(values.len(), len, |i, out| out.copy_from_slice(values[i]))
     }
 
-    /// The unit vectors of a cosine index's stored `values` in half precision, `len` bytes
-    /// each.
-    pub(super) fn half(values: &[&[u8]], len: usize) -> Result<Arena> {
+    /// The unit vectors of a cosine index's stored `values` in 8 bits, `len` bytes each.
+    pub(super) fn int8(values: &[&[u8]], len: usize) -> Result<Arena> {
         Arena::fill(values.len(), len, |i, out| {
-            super::half::encode(values[i], bytemuck::cast_slice_mut(out))
+            super::int8::encode(values[i], out)
         })
     }
 
@@ -316,12 +315,12 @@ mod tests {
 
     #[test]
     fn small_changes_walk_the_map() {
-        assert_eq!(packing(1000, 10, 1540, Some(768)), Packing::InPlace);
+        assert_eq!(packing(1000, 10, 1540, Some(388)), Packing::InPlace);
         assert_eq!(packing(1000, 10, 1540, None), Packing::InPlace);
         // Far more than any machine has free.
-        assert_eq!(packing(1 << 50, 1 << 50, 1540, Some(768)), Packing::InPlace);
+        assert_eq!(packing(1 << 50, 1 << 50, 1540, Some(388)), Packing::InPlace);
         if free_memory().is_some_and(|free| free > 1 << 30) {
-            assert_eq!(packing(1000, 1000, 1540, Some(768)), Packing::Half(768));
+            assert_eq!(packing(1000, 1000, 1540, Some(388)), Packing::Int8(388));
             assert_eq!(packing(1000, 1000, 1540, None), Packing::Copy);
             assert_eq!(
                 packing(1000, 1000, 8, None),

@@ -9,7 +9,7 @@
 //! dimensions 38.0 → 30.7 ns, at 1,536 124 → 114 ns; hamming of 1,536 bits 10.5 → 5.9 ns. A
 //! search's vectors mostly come from memory, not the cache, so whole searches gain less: at
 //! 384 dimensions an unquantized search is unchanged, an `int8` one 5–7 % faster. (The
-//! build's half-precision dot stays on F16C: 16 lanes wide it made builds 5–8 % slower.)
+//! build's `dot_i8` is AVX2's only.)
 
 use std::arch::x86_64::*;
 

@@ -8,7 +8,7 @@
 //! codes: [`u8_l2_affine`] and [`u8_l2_weighted`] (one byte per dimension),
 //! [`bit_planes_dot`] and [`popcount`] (binary codes against a few-bit
 //! query), the [`fwht`] that rotates vectors before they are coded, and the
-//! half-precision [`dot_f16`] and [`to_f16`] of the build's compact copies.
+//! [`dot_i8`] of the build's 8-bit copies of unit vectors.
 //!
 //! Every public function dispatches to the fastest implementation the running
 //! CPU supports:
@@ -18,7 +18,7 @@
 //!   `is_x86_feature_detected!`. The detection runs once and is cached in an
 //!   [`AtomicU8`](std::sync::atomic::AtomicU8); afterwards each call costs one
 //!   relaxed load and a well-predicted branch in front of a direct call.
-//!   The half-precision kernels also need F16C (every AVX2 CPU has it).
+//!   `dot_i8` widens 16 bytes at a time to 16-bit lanes (AVX2).
 //!   `hamming` and `popcount` use hardware `popcnt` on unaligned 64-bit
 //!   words and, for long slices, an AVX2 nibble-lookup popcount;
 //!   `bit_planes_dot` uses the nibble lookup from 16 bytes on. On CPUs with
@@ -27,8 +27,8 @@
 //!   and `popcount` count 64 bytes at a time from 16 bytes on.
 //! * **aarch64**: NEON, which every aarch64 target with the `neon` target
 //!   feature (all the usual ones) guarantees, so no run-time check is needed.
-//!   The half-precision kernels are the portable ones there
-//!   ([`has_fast_f16`] says so, and builds then keep full precision).
+//!   `dot_i8` is the portable one there ([`has_fast_i8`] says so, and
+//!   builds then keep full precision).
 //! * **anything else**: the portable [`scalar`] kernels, written with separate
 //!   lane accumulators so the compiler can auto-vectorise them.
 //!
@@ -63,25 +63,17 @@ pub fn l1(a: &[f32], b: &[f32]) -> f32 {
     arch::l1(a, b)
 }
 
-/// Dot product of two equal-length slices of IEEE half-precision floats (their bits).
+/// Dot product of two equal-length `i8` slices, exact in `i32` (for fewer than 2^17 elements).
 #[inline]
-pub fn dot_f16(a: &[u16], b: &[u16]) -> f32 {
-    debug_assert_eq!(a.len(), b.len(), "kernels::dot_f16: length mismatch");
-    arch::dot_f16(a, b)
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    debug_assert_eq!(a.len(), b.len(), "kernels::dot_i8: length mismatch");
+    arch::dot_i8(a, b)
 }
 
-/// Converts `src` to half precision (round to nearest even) into `dst` of the same length.
+/// Whether [`dot_i8`] runs on SIMD (x86-64 with AVX2) rather than the portable code.
 #[inline]
-pub fn to_f16(src: &[f32], dst: &mut [u16]) {
-    debug_assert_eq!(src.len(), dst.len(), "kernels::to_f16: length mismatch");
-    arch::to_f16(src, dst)
-}
-
-/// Whether [`dot_f16`] runs on hardware conversions (x86-64 with F16C) rather than the
-/// portable code, which is slower than the `f32` kernels.
-#[inline]
-pub fn has_fast_f16() -> bool {
-    arch::has_fast_f16()
+pub fn has_fast_i8() -> bool {
+    arch::has_fast_i8()
 }
 
 /// Number of differing bits between two equal-length byte slices (packed bit
@@ -201,11 +193,11 @@ pub mod scalar;
 )))]
 mod portable {
     pub(super) use super::scalar::{
-        bit_planes_dot, dot, dot_f16, fwht, hamming, l1, l2_squared, popcount, to_f16,
-        u8_l2_affine, u8_l2_weighted,
+        bit_planes_dot, dot, dot_i8, fwht, hamming, l1, l2_squared, popcount, u8_l2_affine,
+        u8_l2_weighted,
     };
 
-    pub(super) fn has_fast_f16() -> bool {
+    pub(super) fn has_fast_i8() -> bool {
         false
     }
 

@@ -352,19 +352,12 @@ pub(super) fn u8_l2_weighted_tail(w: &[f32], x: &[u8], y: &[u8]) -> f32 {
         .sum()
 }
 
-/// Dot product of two half-precision slices, accumulated in `f32`.
-pub fn dot_f16(a: &[u16], b: &[u16]) -> f32 {
+/// Dot product of two `i8` slices, exact in `i32` (for fewer than 2^17 elements).
+pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     let n = a.len().min(b.len());
-    let mut acc = [0.0f32; LANES];
+    let mut acc = [0i32; LANES];
     for (i, (&x, &y)) in a[..n].iter().zip(&b[..n]).enumerate() {
-        acc[i % LANES] += half::f16::from_bits(x).to_f32() * half::f16::from_bits(y).to_f32();
+        acc[i % LANES] += i32::from(x) * i32::from(y);
     }
-    reduce(acc)
-}
-
-/// `src` in half precision (round to nearest even; out of range becomes infinite).
-pub fn to_f16(src: &[f32], dst: &mut [u16]) {
-    for (d, &x) in dst.iter_mut().zip(src) {
-        *d = half::f16::from_f32(x).to_bits();
-    }
+    acc.iter().sum()
 }

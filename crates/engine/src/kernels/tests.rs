@@ -192,7 +192,6 @@ fn implementation_name() {
     if std::is_x86_feature_detected!("avx512f")
         && std::is_x86_feature_detected!("avx512bw")
         && std::is_x86_feature_detected!("avx512vl")
-        && std::is_x86_feature_detected!("f16c")
         && std::is_x86_feature_detected!("fma")
     {
         assert_eq!(name, "avx512");
@@ -914,50 +913,35 @@ fn code_kernels_mismatched_lengths() {
 }
 
 #[test]
-fn half_precision_conversion_and_dot_match_the_reference() {
-    let mut rng = Rng(0xF16);
-    for &len in &LENGTHS {
-        let (a, b) = (rng.f32s(len), rng.f32s(len));
-        let (mut ha, mut hb) = (vec![0u16; len], vec![0u16; len]);
-        to_f16(&a, &mut ha);
-        to_f16(&b, &mut hb);
-        let (mut sa, mut sb) = (vec![0u16; len], vec![0u16; len]);
-        scalar::to_f16(&a, &mut sa);
-        scalar::to_f16(&b, &mut sb);
-        assert_eq!(ha, sa, "to_f16 len={len}: dispatched and portable differ");
-        assert_eq!(hb, sb, "to_f16 len={len}");
-        // A half keeps 11 significant bits: within 2^-11 relative of the float.
-        for (&x, &h) in a.iter().zip(&ha) {
-            let back = half::f16::from_bits(h).to_f32();
-            assert!((back - x).abs() <= x.abs() / 2048.0 + 1e-7, "{x} -> {back}");
-        }
-        // The dot of the halves, against an f64 reference over the same halves.
-        let wide = |h: &[u16]| -> Vec<f32> {
-            h.iter()
-                .map(|&x| half::f16::from_bits(x).to_f32())
-                .collect()
-        };
-        let (want, scale) = ref_dot(&wide(&ha), &wide(&hb));
-        assert_close("dot_f16", len, dot_f16(&ha, &hb), want as f32, scale as f32);
-        assert_close(
-            "scalar::dot_f16",
-            len,
-            scalar::dot_f16(&ha, &hb),
-            want as f32,
-            scale as f32,
+fn i8_dot_matches_the_exact_sum() {
+    let mut rng = Rng(0x18);
+    let codes =
+        |rng: &mut Rng, n: usize| -> Vec<i8> { rng.bytes(n).iter().map(|&b| b as i8).collect() };
+    for &len in LENGTHS.iter().chain(&[384, 1_000, 4_096]) {
+        let (a, b) = (codes(&mut rng, len), codes(&mut rng, len));
+        let want: i64 = a
+            .iter()
+            .zip(&b)
+            .map(|(&x, &y)| i64::from(x) * i64::from(y))
+            .sum();
+        assert_eq!(i64::from(dot_i8(&a, &b)), want, "dot_i8 len={len}");
+        assert_eq!(
+            i64::from(scalar::dot_i8(&a, &b)),
+            want,
+            "scalar::dot_i8 len={len}"
         );
         #[cfg(target_arch = "x86_64")]
-        if x86::has_fast_f16() {
-            // SAFETY: AVX2, FMA and F16C support was just checked.
-            let got = unsafe { x86::dot_f16_f16c(&ha, &hb) };
-            assert_close("dot_f16_f16c", len, got, want as f32, scale as f32);
+        if x86::has_avx2_fma() {
+            // SAFETY: AVX2 support was just checked.
+            let got = unsafe { x86::dot_i8_avx2(&a, &b) };
+            assert_eq!(i64::from(got), want, "dot_i8_avx2 len={len}");
         }
     }
-    // Out of range: infinite, and the portable and hardware conversions agree.
-    let big = [70000.0f32, -70000.0, 65504.0, 1e-8, 0.0, -0.0, 1.0, 0.5];
-    let (mut h, mut s) = ([0u16; 8], [0u16; 8]);
-    to_f16(&big, &mut h);
-    scalar::to_f16(&big, &mut s);
-    assert_eq!(h, s);
-    assert!(half::f16::from_bits(h[0]).is_infinite());
+    // The extremes: every product 127², and alternating signs.
+    let top = vec![127i8; 4_096];
+    assert_eq!(dot_i8(&top, &top), 4_096 * 127 * 127);
+    let low = vec![-127i8; 4_096];
+    assert_eq!(dot_i8(&top, &low), -(4_096 * 127 * 127));
+    // Unequal lengths: the shorter one counts.
+    assert_eq!(scalar::dot_i8(&top[..3], &top[..5]), 3 * 127 * 127);
 }

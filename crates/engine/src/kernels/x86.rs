@@ -15,7 +15,6 @@ const READY: u8 = 1;
 const AVX2_FMA: u8 = 1 << 1;
 const POPCNT: u8 = 1 << 2;
 const AVX2_POPCNT: u8 = 1 << 3;
-const AVX2_FMA_F16C: u8 = 1 << 4;
 const AVX512: u8 = 1 << 5;
 const AVX512_POPCNT: u8 = 1 << 6;
 
@@ -64,11 +63,8 @@ fn detect() -> u8 {
         std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw");
     if avx2 && std::is_x86_feature_detected!("fma") {
         f |= AVX2_FMA;
-        if std::is_x86_feature_detected!("f16c") {
-            f |= AVX2_FMA_F16C;
-            if avx512 && std::is_x86_feature_detected!("avx512vl") {
-                f |= AVX512;
-            }
+        if avx512 && std::is_x86_feature_detected!("avx512vl") {
+            f |= AVX512;
         }
     }
     if popcnt {
@@ -103,25 +99,14 @@ pub(crate) fn has_avx2_popcnt() -> bool {
     cfg!(all(target_feature = "avx2", target_feature = "popcnt")) || features() & AVX2_POPCNT != 0
 }
 
-/// Whether the CPU supports AVX2, FMA and F16C (cached after the first call).
-#[inline(always)]
-pub(crate) fn has_fast_f16() -> bool {
-    cfg!(all(
-        target_feature = "avx2",
-        target_feature = "fma",
-        target_feature = "f16c"
-    )) || features() & AVX2_FMA_F16C != 0
-}
-
-/// Whether the CPU supports AVX-512 F, BW and VL besides AVX2, FMA and F16C (cached after the
-/// first call).
+/// Whether the CPU supports AVX-512 F, BW and VL besides AVX2 and FMA (cached after the first
+/// call).
 #[inline(always)]
 pub(crate) fn has_avx512() -> bool {
     cfg!(all(
         target_feature = "avx512f",
         target_feature = "avx512bw",
-        target_feature = "avx512vl",
-        target_feature = "f16c"
+        target_feature = "avx512vl"
     )) || features() & AVX512 != 0
 }
 
@@ -290,27 +275,20 @@ pub(super) fn fwht(x: &mut [f32]) {
 }
 
 #[inline]
-pub(super) fn dot_f16(a: &[u16], b: &[u16]) -> f32 {
-    // Not the AVX-512 width: a 16-lane version made 100k × 384 builds 5–8 % slower
-    // on a Xeon with AVX-512 (7.0–7.3 s against 6.3–7.0 s), where this one walks as fast.
-    if has_fast_f16() {
-        // SAFETY: `has_fast_f16` confirmed that the running CPU supports
-        // AVX2, FMA and F16C, the only precondition of `dot_f16_f16c`.
-        unsafe { dot_f16_f16c(a, b) }
+pub(super) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    if has_avx2_fma() {
+        // SAFETY: `has_avx2_fma` confirmed that the running CPU supports AVX2, the only
+        // precondition of `dot_i8_avx2`.
+        unsafe { dot_i8_avx2(a, b) }
     } else {
-        scalar::dot_f16(a, b)
+        scalar::dot_i8(a, b)
     }
 }
 
-#[inline]
-pub(super) fn to_f16(src: &[f32], dst: &mut [u16]) {
-    if has_fast_f16() {
-        // SAFETY: `has_fast_f16` confirmed AVX2, FMA and F16C, the only
-        // precondition of `to_f16_f16c`.
-        unsafe { to_f16_f16c(src, dst) }
-    } else {
-        scalar::to_f16(src, dst)
-    }
+/// Whether [`dot_i8`] runs on AVX2 rather than the portable code.
+#[inline(always)]
+pub(super) fn has_fast_i8() -> bool {
+    has_avx2_fma()
 }
 
 /// Horizontal sum of the 8 lanes of `v`.
@@ -366,70 +344,49 @@ pub(crate) unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     sum + scalar::dot_tail(&a[i..n], &b[i..n])
 }
 
-/// Half-precision dot product: F16C widens 8 halves at a time to `f32`, FMA
-/// accumulates in 4 accumulators of 8 lanes.
+/// Dot product of two `i8` slices: 16 bytes at a time widened to `i16`, multiplied and
+/// summed in pairs into 8 `i32` lanes (exact, like the portable sum), the tail in scalar code.
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn dot_f16_f16c(a: &[u16], b: &[u16]) -> f32 {
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
     let n = a.len().min(b.len());
     let (pa, pb) = (a.as_ptr(), b.as_ptr());
     let mut i = 0;
-    // SAFETY: the caller guarantees AVX2, FMA and F16C. Every load reads the 8
-    // halves (16 bytes) at `i..i + 8`, and each loop condition ensures
-    // `i + 8 <= n` (resp. `i + 32 <= n` for the loads at `i, i+8, i+16, i+24`),
-    // with `n` the length of the shorter slice, so all reads are in bounds of
-    // both slices. `loadu` has no alignment requirement.
+    // SAFETY: the caller guarantees AVX2. Every load reads the 16 bytes at `j..j + 16` with
+    // `j + 16 <= n` by the loop conditions (`i + 32 <= n` covers the loads at `i + 16`), `n`
+    // being the shorter length, so all reads are in bounds of both slices; `loadu` has no
+    // alignment requirement.
     let sum = unsafe {
-        let half = |p: *const u16| _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i));
-        let mut acc0 = _mm256_setzero_ps();
-        let mut acc1 = _mm256_setzero_ps();
-        let mut acc2 = _mm256_setzero_ps();
-        let mut acc3 = _mm256_setzero_ps();
+        let wide = |p: *const i8| _mm256_cvtepi8_epi16(_mm_loadu_si128(p as *const __m128i));
+        let mut acc0 = _mm256_setzero_si256();
+        let mut acc1 = _mm256_setzero_si256();
         while i + 32 <= n {
-            acc0 = _mm256_fmadd_ps(half(pa.add(i)), half(pb.add(i)), acc0);
-            acc1 = _mm256_fmadd_ps(half(pa.add(i + 8)), half(pb.add(i + 8)), acc1);
-            acc2 = _mm256_fmadd_ps(half(pa.add(i + 16)), half(pb.add(i + 16)), acc2);
-            acc3 = _mm256_fmadd_ps(half(pa.add(i + 24)), half(pb.add(i + 24)), acc3);
+            acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(wide(pa.add(i)), wide(pb.add(i))));
+            acc1 = _mm256_add_epi32(
+                acc1,
+                _mm256_madd_epi16(wide(pa.add(i + 16)), wide(pb.add(i + 16))),
+            );
             i += 32;
         }
-        while i + 8 <= n {
-            acc0 = _mm256_fmadd_ps(half(pa.add(i)), half(pb.add(i)), acc0);
-            i += 8;
+        if i + 16 <= n {
+            acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(wide(pa.add(i)), wide(pb.add(i))));
+            i += 16;
         }
-        hsum_ps(_mm256_add_ps(
-            _mm256_add_ps(acc0, acc1),
-            _mm256_add_ps(acc2, acc3),
-        ))
+        let acc = _mm256_add_epi32(acc0, acc1);
+        let half = _mm_add_epi32(
+            _mm256_castsi256_si128(acc),
+            _mm256_extracti128_si256(acc, 1),
+        );
+        let quarter = _mm_add_epi32(half, _mm_unpackhi_epi64(half, half));
+        _mm_cvtsi128_si32(_mm_add_epi32(quarter, _mm_shuffle_epi32(quarter, 0b01)))
     };
     if i < n {
-        sum + scalar::dot_f16(&a[i..n], &b[i..n])
+        sum + scalar::dot_i8(&a[i..n], &b[i..n])
     } else {
         sum
     }
-}
-
-/// `f32` to half precision, 8 at a time (round to nearest even).
-///
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn to_f16_f16c(src: &[f32], dst: &mut [u16]) {
-    let n = src.len().min(dst.len());
-    let mut i = 0;
-    // SAFETY: the caller guarantees F16C. Each step reads the 8 floats at
-    // `i..i + 8` of `src` and writes the 8 halves at `i..i + 8` of `dst`, and
-    // `i + 8 <= n <= min(src.len(), dst.len())`; unaligned loads and stores.
-    unsafe {
-        while i + 8 <= n {
-            let x = _mm256_loadu_ps(src.as_ptr().add(i));
-            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x);
-            _mm_storeu_si128(dst.as_mut_ptr().add(i) as *mut __m128i, h);
-            i += 8;
-        }
-    }
-    scalar::to_f16(&src[i..n], &mut dst[i..n]);
 }
 
 /// AVX2 + FMA squared euclidean distance, 4 accumulators of 8 lanes.
