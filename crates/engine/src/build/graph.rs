@@ -76,6 +76,13 @@ impl BuildGraph<'_> {
     }
 }
 
+/// Bytes a [`BuildGraph`] takes per node besides its values, with `m0` level-0 links: the
+/// level-0 slots (a length and the links) and lock, the id, the value's place, the upper
+/// levels' list and the flags, rounded up.
+pub(super) fn table_bytes(m0: usize) -> usize {
+    4 * (m0 + 1) + 64
+}
+
 /// The position of `id` among the sorted `ids`.
 fn position_in(ids: &[u32], id: u32) -> Option<u32> {
     ids.binary_search(&id).ok().map(|p| p as u32)

@@ -4,7 +4,7 @@
 //! scores a few thousand others, each a random read of a whole value. The graph only needs
 //! those scores to rank neighbours, and a unit vector rounded to 8 bits per component (with
 //! its own scale) ranks them as well as full precision does, in a quarter of the bytes. So a
-//! cosine build walks such copies (`values::Arena::int8`), and the index still stores, and
+//! cosine build walks such copies (`values::Packing::Int8`), and the index still stores, and
 //! searches, the full vectors. Cosine only: its unit vectors are bounded, so one scale per
 //! vector keeps every component to within 1/254 of the largest; euclidean and manhattan
 //! distances depend on the norms as well.

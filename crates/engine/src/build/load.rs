@@ -19,12 +19,13 @@ use crate::space::Space;
 use crate::store::Shared;
 
 /// The ids of the nodes of an unquantized `index` and their stored vectors, borrowed from the
-/// map, in id order.
+/// map, in id order; `visit(i, vector)` sees the `i`-th as the pass reads it.
 pub(super) fn load_vectors<'t>(
     s: &Shared,
     txn: &'t RwTxn<'_>,
     index: u16,
     stored_len: usize,
+    mut visit: impl FnMut(usize, &[u8]),
 ) -> Result<(Vec<u32>, Vec<&'t [u8]>)> {
     let (start, end) = node_range(index);
     let range = (Bound::Included(&start[..]), Bound::Excluded(&end[..]));
@@ -32,8 +33,10 @@ pub(super) fn load_vectors<'t>(
     for entry in s.nodes.range(txn, &range)? {
         let (key, value) = entry?;
         let id = keys::id_of(key).ok_or_else(|| Error::Corrupt("short node key".into()))?;
+        let vector = check_vector(value, stored_len, id)?;
+        visit(ids.len(), vector);
         ids.push(id);
-        vectors.push(check_vector(value, stored_len, id)?);
+        vectors.push(vector);
     }
     Ok((ids, vectors))
 }

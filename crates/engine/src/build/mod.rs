@@ -135,7 +135,8 @@ impl Database {
                         .then_some(int8::value_len(dimensions));
                     let changed = changes.updated.len() + changes.deleted.len();
                     let stored_len = header.metric.stored_len(dimensions);
-                    let packing = packing(header.items, changed, stored_len, int8);
+                    let tables = graph::table_bytes(Params::resolve(options, &header)?.m0);
+                    let packing = packing(header.items, changed, stored_len, int8, tables);
                     let walk = Walk::Vectors(packing);
                     match packing {
                         Packing::Int8(_) => build_in(s, txn, index, header, changes, options, control, &Int8Cosine, walk),
@@ -229,11 +230,31 @@ fn build_in<S: Space>(
             code_len,
         },
         _ => {
-            let (ids, vectors) = load_vectors(s, txn, index, stored_len)?;
-            arena = match walk {
-                Walk::Vectors(Packing::Copy) => Some(Arena::copy(&vectors)?),
-                Walk::Vectors(Packing::Int8(len)) => Some(Arena::int8(&vectors, len)?),
-                Walk::Vectors(Packing::InPlace) | Walk::Codes(..) => None,
+            let packing = match walk {
+                Walk::Vectors(packing) => packing,
+                Walk::Codes(..) => Packing::InPlace,
+            };
+            // From a file mostly not in the page cache (a build inside a memory limit), the
+            // copy is made in the pass that finds the vectors, which reads their leaves ahead
+            // in file order: copying afterwards would read the file a second time, at random
+            // (600k × 384 in 700 MiB: 35 s for both before, 6 s for the one pass).
+            let cold = packing != Packing::InPlace && crate::warm::file_is_cold(s);
+            let mut ahead = cold.then(|| s.leaves_ahead(b"nodes", index)).flatten();
+            let mut early = match cold {
+                true => Arena::empty(packing, header.items as usize)?,
+                false => None,
+            };
+            let (ids, vectors) = load_vectors(s, txn, index, stored_len, |i, value| {
+                if let Some(ahead) = ahead.as_mut() {
+                    ahead.follow(value);
+                }
+                if let Some(early) = early.as_mut() {
+                    early.write(packing, i, value);
+                }
+            })?;
+            arena = match early.filter(|early| early.count() == ids.len()) {
+                Some(early) => Some(early),
+                None => Arena::of(packing, &vectors)?,
             };
             let values = match &arena {
                 Some(arena) => arena.values(),

@@ -73,8 +73,10 @@ impl Index<usize> for Values<'_> {
 /// Values are laid out on this alignment (a cache line).
 const LINE: usize = 64;
 
-/// The copy is made only when it takes at most this share of the free memory.
-const SHARE_OF_FREE: u64 = 4;
+/// The copy is made only when it and the build's own tables take at most this share of the
+/// free memory (in quarters): the rest is left to the process, the write transaction and the
+/// page cache.
+const QUARTERS_OF_FREE: u64 = 3;
 
 /// Builds that change fewer nodes than this share of the index skip the copy: copying every
 /// value would cost more than the few insertions gain.
@@ -85,20 +87,45 @@ const MIN_CHANGED_SHARE: u64 = 16;
 pub(super) enum Packing {
     /// The stored vectors, in the map.
     InPlace,
-    /// A copy of the stored vectors.
-    Copy,
+    /// A copy of the stored vectors, of this many bytes each.
+    Copy(usize),
     /// Their unit vectors in 8 bits (`int8::Int8Cosine`), of this many bytes each.
     Int8(usize),
 }
 
+impl Packing {
+    /// Bytes of a copied value (0: no copy).
+    fn len(self) -> usize {
+        match self {
+            Packing::InPlace => 0,
+            Packing::Copy(len) | Packing::Int8(len) => len,
+        }
+    }
+
+    /// Writes the copy of the stored vector `stored` into `out` (`len()` bytes).
+    fn encode(self, stored: &[u8], out: &mut [u8]) {
+        match self {
+            Packing::InPlace => {}
+            Packing::Copy(_) => {
+                if stored.len() == out.len() {
+                    out.copy_from_slice(stored)
+                }
+            }
+            Packing::Int8(_) => super::int8::encode(stored, out),
+        }
+    }
+}
+
 /// How an unquantized build of `items` nodes of `stored_len` bytes, `changed` of them new or
 /// removed, walks them; `int8_len` is the size of an 8-bit value when the index can use them
-/// (cosine, on a CPU with a fast `i8` dot product).
+/// (cosine, on a CPU with a fast `i8` dot product), `table_bytes` what the build's own tables
+/// take per node (they are made with or without a copy).
 pub(super) fn packing(
     items: u64,
     changed: u64,
     stored_len: usize,
     int8_len: Option<usize>,
+    table_bytes: usize,
 ) -> Packing {
     if changed.saturating_mul(MIN_CHANGED_SHARE) < items {
         return Packing::InPlace;
@@ -107,14 +134,14 @@ pub(super) fn packing(
         return Packing::InPlace;
     };
     let fits = |len: usize| {
-        ((len.div_ceil(LINE) * LINE) as u64)
+        ((len.div_ceil(LINE) * LINE + table_bytes) as u64)
             .saturating_mul(items.max(1))
-            .saturating_mul(SHARE_OF_FREE)
-            <= free
+            .saturating_mul(4)
+            <= free.saturating_mul(QUARTERS_OF_FREE)
     };
     match int8_len {
         Some(len) if fits(len) => Packing::Int8(len),
-        _ if stored_len >= LINE && fits(stored_len) => Packing::Copy,
+        _ if stored_len >= LINE && fits(stored_len) => Packing::Copy(stored_len),
         _ => Packing::InPlace,
     }
 }
@@ -128,24 +155,53 @@ pub(super) struct Arena {
 }
 
 impl Arena {
-    /// A copy of `values` as they are (all of one length).
-    pub(super) fn copy(values: &[&[u8]]) -> Result<Arena> {
+    /// The copies `packing` makes of the stored `values` (all of one length), made in
+    /// parallel; `None` for `Packing::InPlace`.
+    pub(super) fn of(packing: Packing, values: &[&[u8]]) -> Result<Option<Arena>> {
+        if packing == Packing::InPlace {
+            return Ok(None);
+        }
         let len = values.first().map_or(0, |v| v.len());
         if values.iter().any(|v| v.len() != len) {
             return Err(Error::Corrupt("stored vectors of different lengths".into()));
         }
-        Arena::fill(values.len(), len, |i, out| out.copy_from_slice(values[i]))
+        let mut arena = Arena::zeroed(values.len(), packing.len())?;
+        let stride = arena.stride;
+        arena.bytes[arena.start..]
+            .par_chunks_mut(stride)
+            .with_min_len(1024)
+            .enumerate()
+            .for_each(|(i, record)| packing.encode(values[i], &mut record[..packing.len()]));
+        Ok(Some(arena))
     }
 
-    /// The unit vectors of a cosine index's stored `values` in 8 bits, `len` bytes each.
-    pub(super) fn int8(values: &[&[u8]], len: usize) -> Result<Arena> {
-        Arena::fill(values.len(), len, |i, out| {
-            super::int8::encode(values[i], out)
-        })
+    /// Room for the copies `packing` makes of `count` values, all zeros until `write`; `None`
+    /// for `Packing::InPlace`. For a pass that reads the stored vectors once, copying each as
+    /// it goes, where reading them twice would mean reading a cold file twice.
+    pub(super) fn empty(packing: Packing, count: usize) -> Result<Option<Arena>> {
+        match packing {
+            Packing::InPlace => Ok(None),
+            _ => Arena::zeroed(count, packing.len()).map(Some),
+        }
     }
 
-    /// `count` values of `len` bytes, value `i` written by `write(i, ..)`, in parallel.
-    fn fill(count: usize, len: usize, write: impl Fn(usize, &mut [u8]) + Sync) -> Result<Arena> {
+    /// Writes value `i` as `packing` copies the stored vector `stored` (nothing past the end).
+    pub(super) fn write(&mut self, packing: Packing, i: usize, stored: &[u8]) {
+        let Some(at) = i.checked_mul(self.stride).map(|at| self.start + at) else {
+            return;
+        };
+        if let Some(out) = self.bytes.get_mut(at..at + self.len) {
+            packing.encode(stored, out);
+        }
+    }
+
+    /// How many values it holds.
+    pub(super) fn count(&self) -> usize {
+        (self.bytes.len() - self.start) / self.stride
+    }
+
+    /// `count` zeroed values of `len` bytes, each at a cache-line boundary.
+    fn zeroed(count: usize, len: usize) -> Result<Arena> {
         let stride = len.div_ceil(LINE).max(1) * LINE;
         let total = stride
             .checked_mul(count)
@@ -158,11 +214,6 @@ impl Arena {
         advise_huge_pages(&bytes);
         let start = bytes.as_ptr().align_offset(LINE).min(LINE);
         bytes.resize(start + stride * count, 0);
-        bytes[start..]
-            .par_chunks_mut(stride)
-            .with_min_len(1024)
-            .enumerate()
-            .for_each(|(i, record)| write(i, &mut record[..len]));
         Ok(Arena {
             bytes,
             start,
@@ -242,20 +293,16 @@ fn cgroup_headroom() -> Option<u64> {
         else {
             continue;
         };
-        let (root, limit, usage) = if controllers.is_empty() {
-            ("/sys/fs/cgroup", "memory.max", "memory.current")
+        let (root, files) = if controllers.is_empty() {
+            ("/sys/fs/cgroup", &V2)
         } else if controllers.split(',').any(|c| c == "memory") {
-            (
-                "/sys/fs/cgroup/memory",
-                "memory.limit_in_bytes",
-                "memory.usage_in_bytes",
-            )
+            ("/sys/fs/cgroup/memory", &V1)
         } else {
             continue;
         };
         let mut dir = path.trim_end_matches('/');
         loop {
-            if let Some(room) = room_in(&format!("{root}{dir}"), limit, usage) {
+            if let Some(room) = room_in(&format!("{root}{dir}"), files) {
                 least = Some(least.map_or(room, |l| l.min(room)));
             }
             match dir.rfind('/') {
@@ -267,19 +314,55 @@ fn cgroup_headroom() -> Option<u64> {
     least
 }
 
-/// Limit minus usage of the cgroup directory `dir`, when it sets a limit (v2 says "max", not a
-/// number, and v1 a value near `i64::MAX` when there is none).
+/// Where a memory cgroup tells its limit, its usage and its inactive file pages.
 #[cfg(target_os = "linux")]
-fn room_in(dir: &str, limit: &str, usage: &str) -> Option<u64> {
-    let number = |file: &str| -> Option<u64> {
-        std::fs::read_to_string(format!("{dir}/{file}"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    };
-    let limit = number(limit).filter(|&l| l < 1 << 60)?;
-    Some(limit.saturating_sub(number(usage)?))
+struct CgroupFiles {
+    limit: &'static str,
+    usage: &'static str,
+    /// The line of `memory.stat` that counts the inactive file pages (the cgroup's and its
+    /// descendants').
+    inactive_file: &'static str,
+}
+
+#[cfg(target_os = "linux")]
+const V2: CgroupFiles = CgroupFiles {
+    limit: "memory.max",
+    usage: "memory.current",
+    inactive_file: "inactive_file",
+};
+
+#[cfg(target_os = "linux")]
+const V1: CgroupFiles = CgroupFiles {
+    limit: "memory.limit_in_bytes",
+    usage: "memory.usage_in_bytes",
+    inactive_file: "total_inactive_file",
+};
+
+/// The room in the cgroup directory `dir`, when it sets a limit (v2 says "max", not a number,
+/// and v1 a value near `i64::MAX` when there is none): its limit minus its usage, plus the
+/// inactive file pages its usage counts. Those are page cache the kernel takes back first when
+/// the cgroup needs memory (after adding a large index they are most of the usage: the pages
+/// written), so a copy of the vectors can take their place.
+#[cfg(target_os = "linux")]
+fn room_in(dir: &str, files: &CgroupFiles) -> Option<u64> {
+    let read = |file: &str| std::fs::read_to_string(format!("{dir}/{file}")).ok();
+    let number = |file: &str| -> Option<u64> { read(file)?.trim().parse().ok() };
+    let limit = number(files.limit).filter(|&l| l < 1 << 60)?;
+    let usage = number(files.usage)?;
+    let inactive = read("memory.stat")
+        .and_then(|stat| stat_value(&stat, files.inactive_file))
+        .unwrap_or(0)
+        .min(usage);
+    Some(limit.saturating_sub(usage - inactive))
+}
+
+/// The value of the line `name <value>` of a `memory.stat` file.
+#[cfg(target_os = "linux")]
+fn stat_value(stat: &str, name: &str) -> Option<u64> {
+    stat.lines().find_map(|line| {
+        let (key, value) = line.split_once(' ')?;
+        (key == name).then(|| value.trim().parse().ok()).flatten()
+    })
 }
 
 #[cfg(test)]
@@ -290,9 +373,10 @@ mod tests {
     fn copies_values_aligned_and_in_order() {
         let values: Vec<Vec<u8>> = (0..3000u32).map(|i| vec![i as u8; 100]).collect();
         let refs: Vec<&[u8]> = values.iter().map(|v| &v[..]).collect();
-        let arena = Arena::copy(&refs).unwrap();
+        let arena = Arena::of(Packing::Copy(100), &refs).unwrap().unwrap();
         let copied = arena.values();
         assert_eq!(copied.len(), refs.len());
+        assert_eq!(arena.count(), refs.len());
         for (i, want) in refs.iter().enumerate() {
             assert_eq!(copied.get(i as u32), Some(*want));
             assert_eq!(&copied[i], *want);
@@ -300,7 +384,42 @@ mod tests {
         }
         assert_eq!(copied.get(refs.len() as u32), None);
         let uneven: Vec<&[u8]> = vec![&[1, 2], &[3]];
-        assert!(Arena::copy(&uneven).is_err());
+        assert!(Arena::of(Packing::Copy(2), &uneven).is_err());
+        assert!(Arena::of(Packing::InPlace, &refs).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_copy_made_in_one_pass_is_the_parallel_one() {
+        // Stored cosine vectors (norm, then components) of 50 dimensions.
+        let stored: Vec<Vec<u8>> = (0..2500u32)
+            .map(|i| {
+                let v: Vec<f32> = (0..50)
+                    .map(|j| ((i * 7 + j * 13) % 17) as f32 - 8.0)
+                    .collect();
+                let mut out = Vec::new();
+                <crate::metric::Cosine as crate::metric::Distance>::encode(&v, &mut out);
+                out
+            })
+            .collect();
+        let refs: Vec<&[u8]> = stored.iter().map(|v| &v[..]).collect();
+        for packing in [
+            Packing::Int8(super::super::int8::value_len(50)),
+            Packing::Copy(204),
+        ] {
+            let parallel = Arena::of(packing, &refs).unwrap().unwrap();
+            let mut pass = Arena::empty(packing, refs.len()).unwrap().unwrap();
+            for (i, value) in refs.iter().enumerate() {
+                pass.write(packing, i, value);
+            }
+            pass.write(packing, refs.len(), refs[0]); // past the end: ignored
+            assert_eq!(pass.count(), parallel.count());
+            let (a, b) = (pass.values(), parallel.values());
+            for i in 0..refs.len() {
+                assert_eq!(a.get(i as u32), b.get(i as u32), "{packing:?} value {i}");
+            }
+            assert!(a.get(1).is_some_and(|v| v.iter().any(|&b| b != 0)));
+        }
+        assert!(Arena::empty(Packing::InPlace, 10).unwrap().is_none());
     }
 
     #[test]
@@ -315,18 +434,66 @@ mod tests {
 
     #[test]
     fn small_changes_walk_the_map() {
-        assert_eq!(packing(1000, 10, 1540, Some(388)), Packing::InPlace);
-        assert_eq!(packing(1000, 10, 1540, None), Packing::InPlace);
+        assert_eq!(packing(1000, 10, 1540, Some(388), 192), Packing::InPlace);
+        assert_eq!(packing(1000, 10, 1540, None, 192), Packing::InPlace);
         // Far more than any machine has free.
-        assert_eq!(packing(1 << 50, 1 << 50, 1540, Some(388)), Packing::InPlace);
-        if free_memory().is_some_and(|free| free > 1 << 30) {
-            assert_eq!(packing(1000, 1000, 1540, Some(388)), Packing::Int8(388));
-            assert_eq!(packing(1000, 1000, 1540, None), Packing::Copy);
+        assert_eq!(
+            packing(1 << 50, 1 << 50, 1540, Some(388), 192),
+            Packing::InPlace
+        );
+        if let Some(free) = free_memory().filter(|&free| free > 1 << 30) {
             assert_eq!(
-                packing(1000, 1000, 8, None),
+                packing(1000, 1000, 1540, Some(388), 192),
+                Packing::Int8(388)
+            );
+            assert_eq!(packing(1000, 1000, 1540, None, 192), Packing::Copy(1540));
+            assert_eq!(
+                packing(1000, 1000, 8, None, 192),
                 Packing::InPlace,
                 "short values stay"
             );
+            // The build's own tables count: tables that alone take all the free memory leave
+            // no room for a copy.
+            let tables = (free / 1000) as usize;
+            assert_eq!(
+                packing(1000, 1000, 1540, Some(388), tables),
+                Packing::InPlace
+            );
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_cgroups_room_counts_its_inactive_page_cache_as_free() {
+        let dir = crate::scratch::ScratchDir::new("hannoy-cgroup-room").unwrap();
+        let path = dir.path().to_str().unwrap().to_string();
+        let write = |file: &str, text: &str| std::fs::write(dir.path().join(file), text).unwrap();
+        write("memory.max", "1000000\n");
+        write("memory.current", "900000\n");
+        write(
+            "memory.stat",
+            "anon 300000\nfile 600000\ninactive_file 500000\n",
+        );
+        assert_eq!(room_in(&path, &V2), Some(600_000));
+        // No memory.stat: only limit minus usage.
+        std::fs::remove_file(dir.path().join("memory.stat")).unwrap();
+        assert_eq!(room_in(&path, &V2), Some(100_000));
+        // No limit.
+        write("memory.max", "max\n");
+        assert_eq!(room_in(&path, &V2), None);
+        // v1's names, and its "no limit" near i64::MAX.
+        write("memory.limit_in_bytes", "2000000\n");
+        write("memory.usage_in_bytes", "1500000\n");
+        write(
+            "memory.stat",
+            "cache 1000\ntotal_inactive_file 700000\ninactive_file 5\n",
+        );
+        assert_eq!(room_in(&path, &V1), Some(1_200_000));
+        write("memory.limit_in_bytes", "9223372036854771712\n");
+        assert_eq!(room_in(&path, &V1), None);
+        // More inactive pages than usage (a racy read) never makes room beyond the limit.
+        write("memory.limit_in_bytes", "2000000\n");
+        write("memory.stat", "total_inactive_file 9000000\n");
+        assert_eq!(room_in(&path, &V1), Some(2_000_000));
     }
 }
