@@ -3,7 +3,9 @@
 //! A build spends most of its time waiting for vectors to arrive from memory: inserting a node
 //! scores a few thousand others, each a random read of a whole value. The graph only needs
 //! those scores to rank neighbours, and a unit vector rounded to 8 bits per component (with
-//! its own scale) ranks them as well as full precision does, in a quarter of the bytes. So a
+//! its own scale) ranks them about as well as full precision does (recall within the half
+//! point one build differs from the next by, on GloVe and the 384-d benchmark set), in a
+//! quarter of the bytes. So a
 //! cosine build walks such copies (`values::Packing::Int8`), and the index still stores, and
 //! searches, the full vectors. Cosine only: its unit vectors are bounded, so one scale per
 //! vector keeps every component to within 1/254 of the largest; euclidean and manhattan
@@ -23,8 +25,13 @@ const TOP: f32 = 127.0;
 /// Bytes in front of the codes: the scale (an `f32`, little-endian).
 const HEAD: usize = 4;
 
-/// Node values: the scale `s`, then one `i8` code `c` per component (component ≈ `s · c`),
-/// padded with zeros to a multiple of 4; a zero vector has scale 0 and zero codes.
+/// The most dimensions the codes serve: their integer dot product is exact in `i32` below
+/// 2^17 components (`kernels::dot_i8`); larger vectors are copied as they are stored.
+pub(super) const MAX_DIMENSIONS: usize = 1 << 16;
+
+/// Node values: the scale `s`, then one `i8` code `c` per component (unit component ≈ `s · c`,
+/// `s` = 1 / |c| so that the copy is a unit vector too), padded with zeros to a multiple of 4; a
+/// zero vector has scale 0 and zero codes.
 pub(super) struct Int8Cosine;
 
 /// Bytes of a node value of `dimensions` components.
@@ -54,16 +61,21 @@ fn encode_with(stored: &[u8], scratch: &mut Vec<f32>, out: &mut [u8]) {
     if !(norm > 0.0 && largest > 0.0 && largest.is_finite()) {
         return; // a zero vector: scale 0
     }
-    // Unit vector component x / norm as code round(x / largest · TOP), scale largest / norm / TOP.
-    let scale = largest / norm / TOP;
     let Some((head, codes)) = out.split_at_mut_checked(HEAD) else {
         return;
     };
-    head.copy_from_slice(&scale.to_le_bytes());
+    // Component x as code round(x / largest · TOP): the largest at ±TOP. The scale comes from
+    // the codes themselves (not from the stored norm, which may have overflowed to infinity).
     let to_code = TOP / largest;
+    let mut squares = 0.0f64;
     for (code, &x) in codes.iter_mut().zip(scratch.iter()) {
-        *code = (x * to_code).round().clamp(-TOP, TOP) as i8 as u8;
+        let c = (x * to_code).round().clamp(-TOP, TOP);
+        squares += f64::from(c) * f64::from(c);
+        *code = c as i8 as u8;
     }
+    // At least the largest component codes as ±TOP, so `squares` ≥ TOP².
+    let scale = (1.0 / squares.sqrt()) as f32;
+    head.copy_from_slice(&scale.to_le_bytes());
 }
 
 /// The scale and codes of a node value; anything shorter than the scale reads as a zero vector.

@@ -131,7 +131,9 @@ impl Database {
             with_metric!(header.metric, D => match header.quantization {
                 Quantization::None => {
                     let dimensions = header.dimensions as usize;
-                    let int8 = (D::KIND == MetricKind::Cosine && kernels::has_fast_i8())
+                    let int8 = (D::KIND == MetricKind::Cosine
+                        && kernels::has_fast_i8()
+                        && dimensions <= int8::MAX_DIMENSIONS)
                         .then_some(int8::value_len(dimensions));
                     let changed = changes.updated.len() + changes.deleted.len();
                     let stored_len = header.metric.stored_len(dimensions);
@@ -215,8 +217,8 @@ fn build_in<S: Space>(
     };
     let code_len = quantizer.map_or(0, |(q, _)| q.code_len());
     // The values the walk compares: the codes, the stored vectors, or a private copy of them
-    // (which `arena` holds until the graph is written).
-    let arena;
+    // (which `arena` holds until the graph has been collected for writing).
+    let mut arena: Option<Arena> = None;
     // The codes stay here (they are written with the graph); ids and full vectors move on.
     let (codes, coded) = match coded {
         Some(CodedNodes { ids, codes, full }) => (Some(codes), Some((ids, full))),
@@ -240,9 +242,12 @@ fn build_in<S: Space>(
             // (600k × 384 in 700 MiB: 35 s for both before, 6 s for the one pass).
             let cold = packing != Packing::InPlace && crate::warm::file_is_cold(s);
             let mut ahead = cold.then(|| s.leaves_ahead(b"nodes", index)).flatten();
-            let mut early = match cold {
-                true => Arena::empty(packing, header.items as usize)?,
-                false => None,
+            // Nodes deleted since the last build still have their vector until this one.
+            let nodes = header.items as usize + deleted.len() as usize;
+            let mut early = if cold {
+                Arena::empty(packing, nodes)?
+            } else {
+                None
             };
             let (ids, vectors) = load_vectors(s, txn, index, stored_len, |i, value| {
                 if let Some(ahead) = ahead.as_mut() {
@@ -252,8 +257,11 @@ fn build_in<S: Space>(
                     early.write(packing, i, value);
                 }
             })?;
-            arena = match early.filter(|early| early.count() == ids.len()) {
-                Some(early) => Some(early),
+            arena = match early.filter(|early| early.count() >= ids.len()) {
+                Some(mut early) => {
+                    early.truncate(ids.len());
+                    Some(early)
+                }
                 None => Arena::of(packing, &vectors)?,
             };
             let values = match &arena {
@@ -347,6 +355,7 @@ fn build_in<S: Space>(
         .unwrap_or_default();
     header.top_level = entry.top;
     drop(graph);
+    drop(arena); // the walk's copy: the write transaction's pages take its place
 
     // The codes (quantized indexes) are written beside the links.
     let codes = codes.as_deref().map(|c| (c, code_len));

@@ -74,9 +74,10 @@ impl Index<usize> for Values<'_> {
 const LINE: usize = 64;
 
 /// The copy is made only when it and the build's own tables take at most this share of the
-/// free memory (in quarters): the rest is left to the process, the write transaction and the
-/// page cache.
-const QUARTERS_OF_FREE: u64 = 3;
+/// free memory (in eighths): the rest is left to the process and the page cache (`table_bytes`
+/// counts the build's peak, when it collects what to write; the copy is gone before the write
+/// transaction's pages come).
+const EIGHTHS_OF_FREE: u64 = 7;
 
 /// Builds that change fewer nodes than this share of the index skip the copy: copying every
 /// value would cost more than the few insertions gain.
@@ -130,14 +131,25 @@ pub(super) fn packing(
     if changed.saturating_mul(MIN_CHANGED_SHARE) < items {
         return Packing::InPlace;
     }
-    let Some(free) = free_memory() else {
-        return Packing::InPlace;
-    };
+    match free_memory() {
+        Some(free) => packing_within(free, items, stored_len, int8_len, table_bytes),
+        None => Packing::InPlace,
+    }
+}
+
+/// `packing` for a build of `items` nodes that changes enough of them, with `free` bytes free.
+fn packing_within(
+    free: u64,
+    items: u64,
+    stored_len: usize,
+    int8_len: Option<usize>,
+    table_bytes: usize,
+) -> Packing {
     let fits = |len: usize| {
         ((len.div_ceil(LINE) * LINE + table_bytes) as u64)
             .saturating_mul(items.max(1))
-            .saturating_mul(4)
-            <= free.saturating_mul(QUARTERS_OF_FREE)
+            .saturating_mul(8)
+            <= free.saturating_mul(EIGHTHS_OF_FREE)
     };
     match int8_len {
         Some(len) if fits(len) => Packing::Int8(len),
@@ -200,6 +212,13 @@ impl Arena {
         (self.bytes.len() - self.start) / self.stride
     }
 
+    /// Keeps the first `count` values only.
+    pub(super) fn truncate(&mut self, count: usize) {
+        if count < self.count() {
+            self.bytes.truncate(self.start + count * self.stride);
+        }
+    }
+
     /// `count` zeroed values of `len` bytes, each at a cache-line boundary.
     fn zeroed(count: usize, len: usize) -> Result<Arena> {
         let stride = len.div_ceil(LINE).max(1) * LINE;
@@ -259,8 +278,8 @@ fn advise_huge_pages(bytes: &Vec<u8>) {
 }
 
 /// Bytes of memory free for this process: the system's available memory, and on Linux within
-/// the memory cgroup's limit when one is set (its page cache counted as used: it is the index
-/// being built). `None` when it cannot be told (the copy is then not made).
+/// the memory cgroup's limit when one is set (see `room_in`). `None` when it cannot be told (the
+/// copy is then not made).
 fn free_memory() -> Option<u64> {
     #[cfg(target_os = "linux")]
     {
@@ -279,8 +298,8 @@ fn free_memory() -> Option<u64> {
     }
 }
 
-/// The least room (limit minus usage) of this process's memory cgroup and its ancestors (v2, or
-/// v1's memory controller), when any of them sets a limit. The path `/proc/self/cgroup` names
+/// The least room (`room_in`) of this process's memory cgroup and its ancestors (v2, or v1's
+/// memory controller), when any of them sets a limit. The path `/proc/self/cgroup` names
 /// may not exist under the mount (a container without its own cgroup namespace sees its own
 /// cgroup at the mount's root), so every existing ancestor is read, the root included.
 #[cfg(target_os = "linux")]
@@ -314,46 +333,65 @@ fn cgroup_headroom() -> Option<u64> {
     least
 }
 
-/// Where a memory cgroup tells its limit, its usage and its inactive file pages.
+/// Where a memory cgroup tells its limits, its usage and its page cache.
 #[cfg(target_os = "linux")]
 struct CgroupFiles {
     limit: &'static str,
+    /// The limit above which the cgroup's processes are throttled (v2's `memory.high`).
+    throttle: Option<&'static str>,
     usage: &'static str,
-    /// The line of `memory.stat` that counts the inactive file pages (the cgroup's and its
-    /// descendants').
+    /// The lines of `memory.stat` (the cgroup's and its descendants') that count the inactive
+    /// file pages, and the dirty and writeback ones among the file pages.
     inactive_file: &'static str,
+    dirty: &'static str,
+    writeback: &'static str,
 }
 
 #[cfg(target_os = "linux")]
 const V2: CgroupFiles = CgroupFiles {
     limit: "memory.max",
+    throttle: Some("memory.high"),
     usage: "memory.current",
     inactive_file: "inactive_file",
+    dirty: "file_dirty",
+    writeback: "file_writeback",
 };
 
 #[cfg(target_os = "linux")]
 const V1: CgroupFiles = CgroupFiles {
     limit: "memory.limit_in_bytes",
+    throttle: None,
     usage: "memory.usage_in_bytes",
     inactive_file: "total_inactive_file",
+    dirty: "total_dirty",
+    writeback: "total_writeback",
 };
 
 /// The room in the cgroup directory `dir`, when it sets a limit (v2 says "max", not a number,
-/// and v1 a value near `i64::MAX` when there is none): its limit minus its usage, plus the
-/// inactive file pages its usage counts. Those are page cache the kernel takes back first when
-/// the cgroup needs memory (after adding a large index they are most of the usage: the pages
-/// written), so a copy of the vectors can take their place.
+/// and v1 a value near `i64::MAX` when there is none): its limit (the lower of v2's `max` and
+/// `high`) minus its usage, plus the clean inactive file pages its usage counts. Those are page
+/// cache the kernel takes back first when the cgroup needs memory (after adding a large index
+/// they are most of the usage: the pages written, synced at commit), so a copy of the vectors
+/// can take their place; dirty and writeback pages are not counted (they must reach the disk
+/// before they can go).
 #[cfg(target_os = "linux")]
 fn room_in(dir: &str, files: &CgroupFiles) -> Option<u64> {
     let read = |file: &str| std::fs::read_to_string(format!("{dir}/{file}")).ok();
     let number = |file: &str| -> Option<u64> { read(file)?.trim().parse().ok() };
-    let limit = number(files.limit).filter(|&l| l < 1 << 60)?;
+    let limit = [Some(files.limit), files.throttle]
+        .into_iter()
+        .flatten()
+        .filter_map(number)
+        .filter(|&l| l < 1 << 60)
+        .min()?;
     let usage = number(files.usage)?;
-    let inactive = read("memory.stat")
-        .and_then(|stat| stat_value(&stat, files.inactive_file))
-        .unwrap_or(0)
+    let stat = read("memory.stat").unwrap_or_default();
+    let value = |name: &str| stat_value(&stat, name).unwrap_or(0);
+    let clean = value(files.inactive_file)
+        .saturating_sub(value(files.dirty))
+        .saturating_sub(value(files.writeback))
         .min(usage);
-    Some(limit.saturating_sub(usage - inactive))
+    Some(limit.saturating_sub(usage - clean))
 }
 
 /// The value of the line `name <value>` of a `memory.stat` file.
@@ -413,6 +451,15 @@ mod tests {
             }
             pass.write(packing, refs.len(), refs[0]); // past the end: ignored
             assert_eq!(pass.count(), parallel.count());
+            let mut cut = Arena::empty(packing, refs.len() + 7).unwrap().unwrap();
+            for (i, value) in refs.iter().enumerate() {
+                cut.write(packing, i, value);
+            }
+            cut.truncate(refs.len());
+            let last = refs.len() as u32 - 1;
+            assert_eq!(cut.count(), refs.len());
+            assert_eq!(cut.values().get(last), parallel.values().get(last));
+            assert_eq!(cut.values().get(last + 1), None);
             let (a, b) = (pass.values(), parallel.values());
             for i in 0..refs.len() {
                 assert_eq!(a.get(i as u32), b.get(i as u32), "{packing:?} value {i}");
@@ -462,6 +509,39 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_copy_and_the_tables_take_at_most_seven_eighths_of_the_free_memory() {
+        // 1,000 nodes of 448 B (388 rounded up to lines) + 552 B of tables: 1,000,000 bytes.
+        let need = 1_000_000u64;
+        let free = need * 8 / 7 + 1;
+        assert_eq!(
+            packing_within(free, 1000, 1540, Some(388), 552),
+            Packing::Int8(388)
+        );
+        assert_eq!(
+            packing_within(free - 2, 1000, 1540, Some(388), 552),
+            Packing::InPlace
+        );
+        // The full-precision copy (1,600 B a node) needs more; the 8-bit one is preferred.
+        let full = (1600 + 552) * 1000 * 8 / 7 + 1;
+        assert_eq!(
+            packing_within(full, 1000, 1540, None, 552),
+            Packing::Copy(1540)
+        );
+        assert_eq!(
+            packing_within(full - 2, 1000, 1540, None, 552),
+            Packing::InPlace
+        );
+        assert_eq!(
+            packing_within(full, 1000, 1540, Some(388), 552),
+            Packing::Int8(388)
+        );
+        assert_eq!(
+            packing_within(u64::MAX, 1000, 8, None, 552),
+            Packing::InPlace
+        );
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn a_cgroups_room_counts_its_inactive_page_cache_as_free() {
@@ -495,5 +575,18 @@ mod tests {
         write("memory.limit_in_bytes", "2000000\n");
         write("memory.stat", "total_inactive_file 9000000\n");
         assert_eq!(room_in(&path, &V1), Some(2_000_000));
+        // Dirty and writeback pages are not free.
+        write(
+            "memory.stat",
+            "total_inactive_file 700000\ntotal_dirty 100000\ntotal_writeback 50000\n",
+        );
+        assert_eq!(room_in(&path, &V1), Some(1_050_000));
+        // v2's memory.high, when lower than memory.max, is the limit.
+        write("memory.max", "1000000\n");
+        write("memory.high", "800000\n");
+        write("memory.stat", "inactive_file 500000\nfile_dirty 0\n");
+        assert_eq!(room_in(&path, &V2), Some(400_000));
+        write("memory.high", "max\n");
+        assert_eq!(room_in(&path, &V2), Some(600_000));
     }
 }
