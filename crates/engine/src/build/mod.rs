@@ -40,7 +40,7 @@ use crate::with_metric;
 use graph::Entry;
 use insert::insert_all;
 use int8::Int8Cosine;
-use load::{load_graph, load_vectors, Nodes};
+use load::{load_graph, load_unquantized, Nodes};
 use params::Params;
 use quantized::{coded_nodes, quantizer_for, CodedNodes};
 use reconnect::reconnect;
@@ -236,34 +236,12 @@ fn build_in<S: Space>(
                 Walk::Vectors(packing) => packing,
                 Walk::Codes(..) => Packing::InPlace,
             };
-            // From a file mostly not in the page cache (a build inside a memory limit), the
-            // copy is made in the pass that finds the vectors, which reads their leaves ahead
-            // in file order: copying afterwards would read the file a second time, at random
-            // (600k × 384 in 700 MiB: 35 s for both before, 6 s for the one pass).
             let cold = packing != Packing::InPlace && crate::warm::file_is_cold(s);
-            let mut ahead = cold.then(|| s.leaves_ahead(b"nodes", index)).flatten();
             // Nodes deleted since the last build still have their vector until this one.
             let nodes = header.items as usize + deleted.len() as usize;
-            let mut early = if cold {
-                Arena::empty(packing, nodes)?
-            } else {
-                None
-            };
-            let (ids, vectors) = load_vectors(s, txn, index, stored_len, |i, value| {
-                if let Some(ahead) = ahead.as_mut() {
-                    ahead.follow(value);
-                }
-                if let Some(early) = early.as_mut() {
-                    early.write(packing, i, value);
-                }
-            })?;
-            arena = match early.filter(|early| early.count() >= ids.len()) {
-                Some(mut early) => {
-                    early.truncate(ids.len());
-                    Some(early)
-                }
-                None => Arena::of(packing, &vectors)?,
-            };
+            let loaded = load_unquantized(s, txn, index, stored_len, packing, nodes, cold)?;
+            let (ids, vectors) = (loaded.ids, loaded.vectors);
+            arena = loaded.copy;
             let values = match &arena {
                 Some(arena) => arena.values(),
                 None => Values::Scattered(vectors),
