@@ -197,7 +197,9 @@ mod tests {
 
     #[test]
     fn coded_distances_rank_neighbours_as_the_full_ones_do() {
-        // The nearest of 200 random 384-d vectors to each of 10 others is the same one.
+        // 1,000 base vectors of 384 dimensions in 20 tight clusters (neighbours at nearly equal
+        // distances, where rounding matters most): the 10 nearest by coded distance are, on
+        // average over 20 queries, at least 9 of the 10 nearest by the full ones.
         let mut seed = 11u64;
         let mut next = || {
             seed = seed
@@ -205,26 +207,30 @@ mod tests {
                 .wrapping_add(1_442_695_040_888_963_407);
             (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
         };
-        let base: Vec<Vec<f32>> = (0..200)
+        let centers: Vec<Vec<f32>> = (0..20)
             .map(|_| (0..384).map(|_| next()).collect())
             .collect();
+        let mut near = |c: &[f32]| -> Vec<f32> { c.iter().map(|&x| x + next() * 0.3).collect() };
+        let base: Vec<Vec<f32>> = (0..1000).map(|i| near(&centers[i % 20])).collect();
+        let queries: Vec<Vec<f32>> = (0..20).map(|i| near(&centers[i])).collect();
         let space = Int8Cosine;
         let coded: Vec<Vec<u8>> = base.iter().map(|v| value(v)).collect();
         let stored_base: Vec<Vec<u8>> = base.iter().map(|v| stored(v)).collect();
-        for q in 0..10 {
-            // A query near base[q]: base[q] plus a little noise.
-            let query: Vec<f32> = base[q].iter().map(|&x| x + next() * 0.2).collect();
-            let (sq, cq) = (stored(&query), value(&query));
-            let nearest = |d: &dyn Fn(usize) -> f32| {
-                (0..base.len())
-                    .min_by(|&i, &j| d(i).total_cmp(&d(j)))
-                    .unwrap()
-            };
-            let full = nearest(&|i| Cosine::distance(&sq, &stored_base[i]));
-            let code = nearest(&|i| space.pair(&cq, &coded[i]));
-            assert_eq!(full, q);
-            assert_eq!(code, full);
+        let top10 = |d: &dyn Fn(usize) -> f32| {
+            let mut order: Vec<usize> = (0..base.len()).collect();
+            order.sort_by(|&i, &j| d(i).total_cmp(&d(j)));
+            order.truncate(10);
+            order
+        };
+        let mut shared = 0;
+        for query in &queries {
+            let (sq, cq) = (stored(query), value(query));
+            let full = top10(&|i| Cosine::distance(&sq, &stored_base[i]));
+            let code = top10(&|i| space.pair(&cq, &coded[i]));
+            shared += code.iter().filter(|i| full.contains(i)).count();
         }
+        let overlap = shared as f64 / (10 * queries.len()) as f64;
+        assert!(overlap >= 0.9, "top-10 overlap {overlap}");
     }
 
     #[test]
