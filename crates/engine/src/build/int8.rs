@@ -12,7 +12,6 @@
 //! distances depend on the norms as well.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 
 use crate::kernels;
 use crate::metric::{float_components, Cosine, Distance};
@@ -39,25 +38,15 @@ pub(super) fn value_len(dimensions: usize) -> usize {
     HEAD + dimensions.next_multiple_of(4)
 }
 
-thread_local! {
-    /// The floats of a vector on their way to codes.
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
 /// Writes the unit vector of `stored` (a cosine index's stored form: norm, then components)
 /// into `out` (`value_len` bytes) as a scale and codes.
 pub(super) fn encode(stored: &[u8], out: &mut [u8]) {
-    SCRATCH.with(|scratch| encode_with(stored, &mut scratch.borrow_mut(), out))
-}
-
-fn encode_with(stored: &[u8], scratch: &mut Vec<f32>, out: &mut [u8]) {
     out.fill(0);
-    scratch.clear();
-    scratch.extend_from_slice(&float_components(stored));
+    let components = float_components(stored);
     let norm = stored
         .get(..4)
         .map_or(0.0, |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    let largest = scratch.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let largest = components.iter().fold(0.0f32, |m, x| m.max(x.abs()));
     if !(norm > 0.0 && largest > 0.0 && largest.is_finite()) {
         return; // a zero vector: scale 0
     }
@@ -68,7 +57,7 @@ fn encode_with(stored: &[u8], scratch: &mut Vec<f32>, out: &mut [u8]) {
     // the codes themselves (not from the stored norm, which may have overflowed to infinity).
     let to_code = TOP / largest;
     let mut squares = 0.0f64;
-    for (code, &x) in codes.iter_mut().zip(scratch.iter()) {
+    for (code, &x) in codes.iter_mut().zip(components.iter()) {
         let c = (x * to_code).round().clamp(-TOP, TOP);
         squares += f64::from(c) * f64::from(c);
         *code = c as i8 as u8;
@@ -157,14 +146,18 @@ mod tests {
         out
     }
 
-    fn random_vectors() -> Vec<Vec<f32>> {
-        let mut seed = 7u64;
-        let mut next = || {
+    /// Uniform in [-0.5, 0.5), deterministic from `seed`.
+    fn uniform(mut seed: u64) -> impl FnMut() -> f32 {
+        move || {
             seed = seed
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(1_442_695_040_888_963_407);
             (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
+        }
+    }
+
+    fn random_vectors() -> Vec<Vec<f32>> {
+        let mut next = uniform(7);
         (0..30)
             .map(|i| (0..[384, 50, 3][i % 3]).map(|_| next() * 3.0).collect())
             .collect()
@@ -200,13 +193,7 @@ mod tests {
         // 1,000 base vectors of 384 dimensions in 20 tight clusters (neighbours at nearly equal
         // distances, where rounding matters most): the 10 nearest by coded distance are, on
         // average over 20 queries, at least 9 of the 10 nearest by the full ones.
-        let mut seed = 11u64;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
+        let mut next = uniform(11);
         let centers: Vec<Vec<f32>> = (0..20)
             .map(|_| (0..384).map(|_| next()).collect())
             .collect();

@@ -218,16 +218,13 @@ mod tests {
             // Sized for fewer: made afterwards instead, the same.
             let short = load_unquantized(s, txn, 0, stored_len, packing, 2000, true)?;
             assert!(!short.in_pass);
-            assert_eq!(short.copy.unwrap().values().get(2999), b_last(&after));
+            let last = after.copy.as_ref().and_then(|c| c.values().get(2999));
+            assert_eq!(short.copy.unwrap().values().get(2999), last);
             // No copy: none made.
             let none = load_unquantized(s, txn, 0, stored_len, Packing::InPlace, 3000, true)?;
             assert!(none.copy.is_none() && !none.in_pass && none.ids.len() == 3000);
             Ok(())
         })
         .unwrap();
-    }
-
-    fn b_last<'a>(after: &'a Unquantized<'_>) -> Option<&'a [u8]> {
-        after.copy.as_ref().and_then(|c| c.values().get(2999))
     }
 }
