@@ -133,9 +133,20 @@ pub(crate) fn prefetch(bytes: &[u8]) {
     prefetch_raw(bytes.as_ptr(), bytes.len());
 }
 
-/// Hints the CPU to load every cache line of the `len` bytes at `p` (at most 4 KiB: a vector of
-/// 1,024 floats). A 384-d vector spans 24 lines; asking for all of them at once lets their loads
-/// overlap, where the hardware prefetcher would only start after the first misses. Takes a
+/// Vectors of at most this many cache lines (1 KiB: 256 floats) are prefetched whole.
+const WHOLE_LINES: usize = 16;
+
+/// Of a longer vector, only this many first lines are prefetched.
+const HEAD_LINES: usize = 2;
+
+/// Hints the CPU to load the `len` bytes at `p`: all their cache lines when they span at most
+/// `WHOLE_LINES`, else the first `HEAD_LINES`. Asking for all the lines of a hop's vectors at
+/// once lets their loads overlap, where the hardware prefetcher would only start after the first
+/// misses. Long vectors are different: the scoring reads them in order, which the hardware
+/// prefetcher follows once their first lines arrive, while prefetching all of their lines (24
+/// at 384 dimensions, 20 vectors a hop) stalls the walk until the CPU has room for more loads
+/// in flight. Measured on 100k vectors, one thread, µs a query at ef 80, all lines against
+/// this rule: 128-d the same (all lines), 384-d 291 → 270, 768-d 564-589 → 445-452. Takes a
 /// pointer, not a slice, so that memory other threads write (atomics) can be prefetched
 /// without making a reference to it.
 #[inline(always)]
@@ -145,7 +156,12 @@ pub(crate) fn prefetch_raw(p: *const u8, len: usize) {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         const LINE: usize = 64;
         let skew = p as usize % LINE;
-        let lines = (skew + len.min(4096)).div_ceil(LINE);
+        let lines = (skew + len).div_ceil(LINE);
+        let lines = if lines > WHOLE_LINES {
+            HEAD_LINES
+        } else {
+            lines
+        };
         let first = p.wrapping_sub(skew) as *const i8;
         for line in 0..lines {
             // SAFETY: prefetching is a hint that never faults, whatever the address; SSE is

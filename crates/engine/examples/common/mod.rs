@@ -42,7 +42,12 @@ pub fn open_or_build(dir: &Path, base: &str) -> (Database, usize) {
             .ok()
             .and_then(|q| Quantization::from_name(&q))
             .unwrap_or_default();
-        db.add_quantized_items(0, dims, MetricKind::Cosine, quantization, &ids, &data)
+        // METRIC=<name> builds with another metric than cosine.
+        let metric = std::env::var("METRIC")
+            .ok()
+            .and_then(|m| MetricKind::from_name(&m))
+            .unwrap_or(MetricKind::Cosine);
+        db.add_quantized_items(0, dims, metric, quantization, &ids, &data)
             .unwrap();
         let cancel = AtomicBool::new(false);
         // PHASES=1 prints when each phase of the build starts.
