@@ -37,7 +37,16 @@ fn main() {
         .ok()
         .and_then(|o| o.parse().ok())
         .unwrap_or(0);
-    for ef in [10, 40, 80, 160] {
+    // EFS=<list> (comma-separated) measures other ef values.
+    let efs: Vec<usize> = std::env::var("EFS")
+        .ok()
+        .map(|list| {
+            list.split(',')
+                .filter_map(|e| e.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_else(|| vec![10, 40, 80, 160]);
+    for ef in efs {
         let options = SearchOptions {
             ef: Some(ef),
             oversampling,

@@ -60,7 +60,8 @@ pub struct BuildOptions {
     /// Seed of the level assignment (default 0): the same seed and items give the same graph
     /// when built on one thread.
     pub seed: Option<u64>,
-    /// Relaxation of the neighbour-selection heuristic (default 1.0; ≥ 1 keeps more links).
+    /// Relaxation of the neighbour-selection heuristic, 1 to 2 (default 1.05; higher keeps more
+    /// links).
     pub alpha: Option<f32>,
     /// Quantized indexes: learn the quantizer again from the items now stored and re-code every
     /// item (the first build always learns it; later builds code new items with it).

@@ -5,6 +5,17 @@ use super::BuildOptions;
 use crate::error::{Error, Result};
 use crate::header::Header;
 
+/// The neighbour-selection heuristic's relaxation when the options give none: a candidate is
+/// kept unless it is closer, by this factor, to a neighbour already kept than to the node (the
+/// distances compared are the metrics' internal ones, squared for euclidean and cosine). A
+/// little above 1 keeps a few more of the links that cross between clusters, which the strict
+/// heuristic drops. Measured on 100k clustered 384-d vectors (`search_speed`, two builds each):
+/// recall@10 at ef 40 0.918-0.919 with 1.0, 0.932-0.938 with 1.05, at ef 60 0.944-0.945 against
+/// 0.954-0.958, for the same time per query and a build 4-9 % longer; 128-d and 768-d sets and
+/// the int8 and binary codes gain alike, GloVe 50-d half a point at ef 40 and nothing at ef 80.
+/// 1.08 and 1.1 measured no better, 1.2 worse than 1.0.
+const DEFAULT_ALPHA: f32 = 1.05;
+
 /// Highest level a node can get (levels above this are clamped).
 pub(super) const MAX_LEVEL: u8 = 16;
 
@@ -41,7 +52,7 @@ impl Params {
                 "efConstruction must be from 1 to 10000, received {ef_construction}"
             )));
         }
-        let alpha = options.alpha.unwrap_or(1.0);
+        let alpha = options.alpha.unwrap_or(DEFAULT_ALPHA);
         if !(1.0..=2.0).contains(&alpha) {
             return Err(Error::InvalidArgument(format!(
                 "alpha must be from 1 to 2, received {alpha}"
