@@ -12,8 +12,9 @@ use crate::header::Header;
 /// heuristic drops. Measured on 100k clustered 384-d vectors (`search_speed`, two builds each):
 /// recall@10 at ef 40 0.918-0.919 with 1.0, 0.932-0.938 with 1.05, at ef 60 0.944-0.945 against
 /// 0.954-0.958, for the same time per query and a build 4-9 % longer; 128-d and 768-d sets and
-/// the int8 and binary codes gain alike, GloVe 50-d half a point at ef 40 and nothing at ef 80.
-/// 1.08 and 1.1 measured no better, 1.2 worse than 1.0.
+/// the int8 and binary codes gain alike. 1.08 and 1.1 measured no better, 1.2 worse than 1.0.
+/// GloVe 50-d loses: half a point more at ef 40, but the benchmark's full run measured a query
+/// 16-17 % slower at equal ef (more links a node), so fewer queries a second at recall 0.95.
 const DEFAULT_ALPHA: f32 = 1.05;
 
 /// Highest level a node can get (levels above this are clamped).
