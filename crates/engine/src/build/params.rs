@@ -7,15 +7,30 @@ use crate::header::Header;
 
 /// The neighbour-selection heuristic's relaxation when the options give none: a candidate is
 /// kept unless it is closer, by this factor, to a neighbour already kept than to the node (the
-/// distances compared are the metrics' internal ones, squared for euclidean and cosine). A
-/// little above 1 keeps a few more of the links that cross between clusters, which the strict
-/// heuristic drops. Measured on 100k clustered 384-d vectors (`search_speed`, two builds each):
-/// recall@10 at ef 40 0.918-0.919 with 1.0, 0.932-0.938 with 1.05, at ef 60 0.944-0.945 against
-/// 0.954-0.958, for the same time per query and a build 4-9 % longer; 128-d and 768-d sets and
-/// the int8 and binary codes gain alike. 1.08 and 1.1 measured no better, 1.2 worse than 1.0.
-/// GloVe 50-d loses: half a point more at ef 40, but the benchmark's full run measured a query
-/// 16-17 % slower at equal ef (more links a node), so fewer queries a second at recall 0.95.
-const DEFAULT_ALPHA: f32 = 1.05;
+/// distances compared are the metrics' internal ones, squared for euclidean and cosine). From
+/// `RELAXED_FROM_DIMENSIONS` on it is `RELAXED_ALPHA`, below that 1 (the strict heuristic).
+///
+/// A little above 1 keeps a few more of the links that cross between clusters, which the strict
+/// heuristic drops. Measured with `search_speed`, two builds each: on 100k clustered 384-d
+/// vectors recall@10 at ef 40 0.918-0.919 with 1.0, 0.932-0.938 with 1.05, at ef 60
+/// 0.944-0.945 against 0.954-0.958, for the same time per query and a build 4-9 % longer
+/// (128-d and 768-d sets and the int8 and binary codes gain alike; 1.08 and 1.1 no better, 1.2
+/// worse than 1.0); on 100k real MiniLM-384 sentence embeddings +1 point at ef 10-20, +0.1-0.3
+/// from ef 40 on, 0-5 % more time per query. On 50-d GloVe it loses: +0.15 points at ef 80 for a
+/// query 25 % slower (122-126 against 96-98 µs; more links a node), so fewer queries a second at
+/// every recall.
+const RELAXED_ALPHA: f32 = 1.05;
+
+/// The dimension from which the default relaxation is `RELAXED_ALPHA` (see there).
+const RELAXED_FROM_DIMENSIONS: u32 = 128;
+
+fn default_alpha(dimensions: u32) -> f32 {
+    if dimensions >= RELAXED_FROM_DIMENSIONS {
+        RELAXED_ALPHA
+    } else {
+        1.0
+    }
+}
 
 /// Highest level a node can get (levels above this are clamped).
 pub(super) const MAX_LEVEL: u8 = 16;
@@ -53,7 +68,9 @@ impl Params {
                 "efConstruction must be from 1 to 10000, received {ef_construction}"
             )));
         }
-        let alpha = options.alpha.unwrap_or(DEFAULT_ALPHA);
+        let alpha = options
+            .alpha
+            .unwrap_or_else(|| default_alpha(header.dimensions));
         if !(1.0..=2.0).contains(&alpha) {
             return Err(Error::InvalidArgument(format!(
                 "alpha must be from 1 to 2, received {alpha}"
