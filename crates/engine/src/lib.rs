@@ -7,6 +7,7 @@
 pub mod build;
 mod copy;
 mod dbs;
+mod disk_wait;
 pub mod error;
 mod fault;
 mod file;

@@ -195,7 +195,7 @@ impl View {
     /// The view of `index` for the commit `txn` reads. `data_file` is read ahead when the
     /// lookups before the upper levels' pass waited for the disk.
     fn load(s: &Dbs, txn: &ReadTxn<'_>, index: u16, data_file: &std::path::Path) -> Result<View> {
-        let faults = crate::fault::major_faults();
+        let faults = crate::disk_wait::major_faults();
         let header = load_header(s, txn, index)?.ok_or(Error::IndexNotFound(index))?;
         let quantizer = load_quantizer(s, txn, index, &header)?;
         let code_len = quantizer.as_ref().map_or(0, Quantizer::code_len);
@@ -219,7 +219,8 @@ impl View {
         // them never look a key up in the B-tree. When the lookups above waited for the disk,
         // the file is cold: their leaves are asked for ahead of the pass, in file order, so
         // that it does not wait for each in turn (about 1,000 leaves for 600,000 items).
-        let cold = matches!((faults, crate::fault::major_faults()), (Some(a), Some(b)) if b > a);
+        let cold =
+            matches!((faults, crate::disk_wait::major_faults()), (Some(a), Some(b)) if b > a);
         let mut ahead = if cold {
             Leaves::find(data_file, b"upper", &start, &end).ok()
         } else {
@@ -437,7 +438,7 @@ impl View {
     /// Records how long one hop's lookups and scoring of its new neighbours took, per neighbour.
     pub(crate) fn note_walk(&self, nanos_per_lookup: u64) {
         let cold = self.walk_cold.load(Ordering::Relaxed);
-        if !cold && nanos_per_lookup > 8_000 && crate::fault::waited_for_disk() {
+        if !cold && nanos_per_lookup > 8_000 && crate::disk_wait::waited_for_disk() {
             self.turn_walk_cold();
         } else if cold && nanos_per_lookup < 2_000 {
             self.walk_cold.store(false, Ordering::Relaxed);
@@ -654,7 +655,7 @@ mod tests {
         assert_eq!(cold, warm);
         // Slow lookups without waiting for the disk (this thread has read nothing from it
         // since it last asked) leave it off; in between the bounds, no change either.
-        crate::fault::waited_for_disk();
+        crate::disk_wait::waited_for_disk();
         view.note_walk(50_000);
         view.note_walk(5_000);
         assert!(!view.walk_cold());

@@ -238,9 +238,9 @@ impl Database {
                     .map(|part| {
                         let (pages, nodes, full, waited) = (&pages, &nodes, &full, &waited);
                         scope.spawn(move || -> Result<Vec<u32>> {
-                            let faults = crate::fault::major_faults();
+                            let faults = crate::disk_wait::major_faults();
                             let next = self.warm_part(index, part, pages, nodes, full, &cancelled);
-                            if faults.is_none_or(|f| crate::fault::major_faults() != Some(f)) {
+                            if faults.is_none_or(|f| crate::disk_wait::major_faults() != Some(f)) {
                                 waited.store(true, Ordering::Relaxed);
                             }
                             next
