@@ -1,7 +1,7 @@
 //! Whether a thread has waited for the disk, from the major page faults the platform counts:
-//! the signal that a search's or a warm-up's pages are not in memory. Apart from `fault` (the
-//! threads that page nodes in), which needs the store, so that the views can ask without
-//! depending on it.
+//! the signal that a search's or a warm-up's pages are not in memory. Kept apart from `fault`,
+//! whose paging threads need the store, so that the views (which the store owns) can ask
+//! without an import circle.
 
 /// Whether this thread has waited for the disk (taken major page faults) since it last asked,
 /// less than a second ago; the first time, or after a longer pause, the answer is no (the count

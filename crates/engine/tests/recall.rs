@@ -387,9 +387,6 @@ fn below_128_dimensions_the_default_is_the_strict_heuristic() {
     let data = clustered(n, dims, 21);
     let queries = clustered(50, dims, 22);
     let answers = |alpha: Option<f32>| {
-        let (_dir, db) = temp_db();
-        db.add_items(0, dims, MetricKind::Cosine, &ids(n), &data)
-            .unwrap();
         let options = hannoy_engine::BuildOptions {
             alpha,
             ..Default::default()
@@ -399,7 +396,7 @@ fn below_128_dimensions_the_default_is_the_strict_heuristic() {
             .num_threads(1)
             .build()
             .unwrap();
-        one.install(|| build_with(&db, 0, &options));
+        let (_dir, db) = one.install(|| cosine_graph(dims, &data, &options));
         let search = SearchOptions {
             ef: Some(16),
             ..SearchOptions::new(10)
@@ -425,16 +422,26 @@ fn below_128_dimensions_the_default_is_the_strict_heuristic() {
 fn recall_over_seeds(dims: usize, data: &[f32], queries: &[f32], alpha: Option<f32>) -> f64 {
     let mut total = 0.0;
     for seed in 0..3u64 {
-        let (_dir, db) = temp_db();
-        db.add_items(0, dims, MetricKind::Cosine, &ids(data.len() / dims), data)
-            .unwrap();
         let options = hannoy_engine::BuildOptions {
             alpha,
             seed: Some(seed),
             ..Default::default()
         };
-        build_with(&db, 0, &options);
+        let (_dir, db) = cosine_graph(dims, data, &options);
         total += mean_recall(&db, MetricKind::Cosine, dims, data, queries, 12);
     }
     total / 3.0
+}
+
+/// A cosine index 0 of every row of `data`, built with `options`.
+fn cosine_graph(
+    dims: usize,
+    data: &[f32],
+    options: &hannoy_engine::BuildOptions,
+) -> (hannoy_engine::scratch::ScratchDir, hannoy_engine::Database) {
+    let (dir, db) = temp_db();
+    db.add_items(0, dims, MetricKind::Cosine, &ids(data.len() / dims), data)
+        .unwrap();
+    build_with(&db, 0, options);
+    (dir, db)
 }
