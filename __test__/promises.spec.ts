@@ -76,6 +76,40 @@ describe('settling searches', () => {
     out.forEach((x: unknown, j: number) => expect(x).toBe(j % 10 === 9 ? 'ERR_HANNOY_DIMENSION_MISMATCH' : true))
   })
 
+  it('bursts of searches of mixed lengths on a busy pool: every answer arrives, and right', () => {
+    // A read thread holds a finished answer back while more calls are queued (src/pool.rs,
+    // `answer`), and must hand it over before it waits for work: a burst's last answers, or
+    // answers held for a job another thread took, would otherwise never settle (a timeout here).
+    // Long searches (ef 400) among short ones keep some threads busy while others run dry, and
+    // 8 read threads on few cores are often preempted between finishing a job and taking the
+    // next (another thread then takes it), the moment such a loss would need.
+    const script = `${prelude}
+      ;(async () => {
+        const db = await Database.open(dir, { readOnly: true })
+        const reader = await db.reader(0)
+        const ids = Array.from({ length: 64 }, (_, i) => (i * 31) % ${n})
+        const queries = await Promise.all(ids.map((i) => vector(reader, i)))
+        let wrong = 0, answered = 0
+        for (let burst = 1; burst <= 200; burst++) {
+          const size = 1 + ((burst * 7) % 23)
+          const calls = Array.from({ length: size }, (_, j) => {
+            const at = (burst + j) % ids.length
+            const ef = (burst + j) % 5 === 0 ? 400 : 10
+            return reader.search(queries[at], { k: 1, ef }).then((hits) => hits[0].id === ids[at])
+          })
+          for (const ok of await Promise.all(calls)) { answered++; if (!ok) wrong++ }
+          if (burst % 25 === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+        }
+        process.stdout.write(JSON.stringify({ answered, wrong }))
+        await db.close()
+      })()`
+    const res = run(script, { HANNOY_READ_THREADS: '8', HANNOY_POLL_MS: '0' })
+    expect(res.signal, res.stderr).toBeNull()
+    expect(res.status, res.stderr).toBe(0)
+    const expected = Array.from({ length: 200 }, (_, b) => 1 + (((b + 1) * 7) % 23)).reduce((a, b) => a + b, 0)
+    expect(JSON.parse(res.stdout)).toEqual({ answered: expected, wrong: 0 })
+  })
+
   it('answers in worker threads, and a worker terminated with searches in flight harms nothing', () => {
     const script = `${prelude}
       const { Worker } = require('node:worker_threads')

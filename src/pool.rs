@@ -7,10 +7,17 @@
 //! once instead of paying for a sleeping thread to be woken (30 µs per call measured on a 2-core
 //! VM, where a whole awaited search takes 60-170 µs). Workers only spin while calls have been
 //! arriving within that moment of the previous answer, so sporadic calls cost no spinning.
+//!
+//! With many calls in flight, the main thread's part of each call (taking the call, settling
+//! its Promise, being woken for the answer) runs on the cores the searches need. Two things
+//! keep it small: the queue is lock-free, so queueing a call never waits for a worker, and a
+//! busy worker hands its answers over a few at a time (`answer`), so the main thread is woken
+//! once for several.
 
-use std::collections::VecDeque;
+use crossbeam_queue::SegQueue;
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -26,22 +33,25 @@ const SPIN: Duration = Duration::from_micros(100);
 const MAX_DEFAULT_THREADS: usize = 16;
 
 pub struct ReadPool {
-    state: Mutex<State>,
-    wake: Condvar,
-    /// Jobs in the queue, readable without the lock by spinning workers.
-    queued: AtomicUsize,
+    /// The calls waiting for a worker. Lock-free: the main thread queues a call and the workers
+    /// take calls without ever waiting for each other (a lock they shared made the main thread
+    /// pay a futex call for about every other search when many were in flight).
+    jobs: SegQueue<Job>,
+    /// Jobs queued: counted after a job is pushed and after it is taken, so it may be -1 for a
+    /// moment; a worker only sleeps after reading 0 or less once it is counted as sleeping.
+    queued: AtomicIsize,
     /// Workers spinning for the next job (0 or 1).
     spinning: AtomicUsize,
+    /// Workers asleep (or about to be) that no `submit` has woken yet; changed under `asleep`.
+    sleeping: AtomicUsize,
+    /// Wake-ups given to sleeping workers and not yet taken by one.
+    asleep: Mutex<usize>,
+    wake: Condvar,
     /// When the last job finished, in nanoseconds since `epoch`.
     last_finish: AtomicU64,
     /// Whether the latest call came within `SPIN` of the answer before it.
     hot: AtomicBool,
     epoch: Instant,
-}
-
-struct State {
-    jobs: VecDeque<Job>,
-    sleeping: usize,
 }
 
 /// Most threads `HANNOY_READ_THREADS` can ask for.
@@ -51,6 +61,85 @@ const MAX_THREADS: usize = 256;
 const STACK_SIZE: usize = 8 << 20;
 
 static POOL: OnceLock<&'static ReadPool> = OnceLock::new();
+
+thread_local! {
+    /// On a read worker, the answers it holds back (see `answer`); `None` on other threads.
+    static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
+}
+
+/// Answers a worker has finished but not yet handed to the main thread.
+struct Held {
+    answers: Vec<Job>,
+    /// When the first of them was held.
+    since: Instant,
+}
+
+/// Most answers a worker holds back before it hands them over together.
+const HOLD: usize = 3;
+
+/// Answers are held back only after jobs shorter than this: for longer ones the main thread's
+/// wake-up is a small part of a call, and holding would delay answers by a long job.
+const HOLD_AFTER: Duration = Duration::from_micros(250);
+
+/// Longest an answer is held back (checked between jobs).
+const HOLD_FOR: Duration = Duration::from_micros(400);
+
+/// Hands a finished job's answer to the main thread (`answer` settles its Promise). On a read
+/// worker, after a short job and while more jobs are queued, the answer is held back until the
+/// worker has finished up to `HOLD` of them (at most for `HOLD_FOR`, checked between jobs) and
+/// then handed over with the others: the main thread then wakes once for several answers
+/// instead of once for each. With many calls in flight on few cores that is what bounds the
+/// pool's throughput, since the main thread's share of every call is taken from the cores the
+/// searches run on. An answer is only held while the pool has a backlog, so a lone call, or
+/// calls awaited one at a time, are never held up; the worker hands over what it holds before
+/// it waits for work. Elsewhere (a thread of its own, see `tasks::on_thread`) it runs at once.
+pub fn answer(answer: Job) {
+    let now = HELD.with(|held| match held.borrow_mut().as_mut() {
+        Some(held) => {
+            if held.answers.is_empty() {
+                held.since = Instant::now();
+            }
+            held.answers.push(answer);
+            None
+        }
+        None => Some(answer),
+    });
+    if let Some(answer) = now {
+        answer();
+    }
+}
+
+/// How many answers this worker holds, and since when.
+fn held() -> (usize, Instant) {
+    HELD.with(|held| {
+        held.borrow()
+            .as_ref()
+            .map_or((0, Instant::now()), |h| (h.answers.len(), h.since))
+    })
+}
+
+/// Hands over every answer this worker holds.
+fn hand_over() {
+    let mut answers = HELD.with(|held| {
+        held.borrow_mut()
+            .as_mut()
+            .map(|h| std::mem::take(&mut h.answers))
+            .unwrap_or_default()
+    });
+    for answer in answers.drain(..) {
+        // An answer settles one Promise; a panic in one must not lose the others.
+        let _ = catch_unwind(AssertUnwindSafe(answer));
+    }
+    // The emptied list goes back, keeping its room.
+    HELD.with(|held| {
+        if let Some(h) = held.borrow_mut().as_mut() {
+            if h.answers.is_empty() {
+                h.answers = answers;
+            }
+        }
+    });
+}
+
 static STARTING: Mutex<()> = Mutex::new(());
 
 /// The process's read pool, started on first use (and tried again on the next call if no
@@ -83,13 +172,12 @@ fn threads() -> usize {
 
 fn start() -> Result<&'static ReadPool, String> {
     let pool = ReadPool {
-        state: Mutex::new(State {
-            jobs: VecDeque::new(),
-            sleeping: 0,
-        }),
-        wake: Condvar::new(),
-        queued: AtomicUsize::new(0),
+        jobs: SegQueue::new(),
+        queued: AtomicIsize::new(0),
         spinning: AtomicUsize::new(0),
+        sleeping: AtomicUsize::new(0),
+        asleep: Mutex::new(0),
+        wake: Condvar::new(),
         last_finish: AtomicU64::new(0),
         hot: AtomicBool::new(false),
         epoch: Instant::now(),
@@ -117,8 +205,8 @@ fn start() -> Result<&'static ReadPool, String> {
 }
 
 impl ReadPool {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, usize> {
+        self.asleep.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn now(&self) -> u64 {
@@ -133,30 +221,55 @@ impl ReadPool {
             .saturating_sub(self.last_finish.load(Ordering::Relaxed));
         self.hot
             .store(gap < SPIN.as_nanos() as u64, Ordering::Relaxed);
-        let mut state = self.lock();
-        state.jobs.push_back(job);
-        let queued = self.queued.fetch_add(1, Ordering::Release) + 1;
+        self.jobs.push(job);
+        // SeqCst here and in `sleep`: either this call sees a worker going to sleep, or that
+        // worker sees the job.
+        let queued = self.queued.fetch_add(1, Ordering::SeqCst) + 1;
         // A spinning worker takes the job without being woken; wake a sleeper for the rest.
-        let wake = state.sleeping > 0 && queued > self.spinning.load(Ordering::Acquire);
-        drop(state);
-        if wake {
-            self.wake.notify_one();
+        if self.sleeping.load(Ordering::SeqCst) > 0
+            && queued > self.spinning.load(Ordering::SeqCst) as isize
+        {
+            let mut woken = self.lock();
+            if self.sleeping.load(Ordering::SeqCst) > *woken {
+                *woken += 1;
+                drop(woken);
+                self.wake.notify_one();
+            }
         }
     }
 
-    /// The first queued job, if any (under the lock).
-    fn take(&self, state: &mut State) -> Option<Job> {
-        let job = state.jobs.pop_front()?;
-        self.queued.fetch_sub(1, Ordering::Relaxed);
+    /// A queued job, if any.
+    fn take(&self) -> Option<Job> {
+        let job = self.jobs.pop()?;
+        self.queued.fetch_sub(1, Ordering::SeqCst);
         Some(job)
     }
 
     fn work(&self) {
+        HELD.with(|held| {
+            *held.borrow_mut() = Some(Held {
+                answers: Vec::with_capacity(HOLD),
+                since: Instant::now(),
+            })
+        });
         loop {
             let job = self.next();
-            // The job settles its Promise itself; a panic must not take the worker with it.
+            let started = self.now();
+            // The job settles its Promise itself (through `answer`); a panic must not take the
+            // worker with it.
             let _ = catch_unwind(AssertUnwindSafe(job));
-            self.last_finish.fetch_max(self.now(), Ordering::Relaxed);
+            let finished = self.now();
+            self.last_finish.fetch_max(finished, Ordering::Relaxed);
+            let (count, since) = held();
+            let short = finished.saturating_sub(started) < HOLD_AFTER.as_nanos() as u64;
+            if count > 0
+                && (count >= HOLD
+                    || !short
+                    || self.queued.load(Ordering::Acquire) <= 0
+                    || since.elapsed() >= HOLD_FOR)
+            {
+                hand_over();
+            }
         }
     }
 
@@ -165,9 +278,19 @@ impl ReadPool {
     fn next(&self) -> Job {
         let mut spun = false;
         loop {
-            let mut state = self.lock();
-            if let Some(job) = self.take(&mut state) {
+            if let Some(job) = self.take() {
                 return job;
+            }
+            if self.queued.load(Ordering::SeqCst) > 0 {
+                // Taken by another worker that has not counted it yet: let it run.
+                std::thread::yield_now();
+                continue;
+            }
+            // Nothing left to do: what this worker holds goes to the main thread before it
+            // spins or sleeps (another worker took the job it was held for).
+            if held().0 > 0 {
+                hand_over();
+                continue;
             }
             // One worker at most spins: the others sleep, leaving the cores to the main
             // thread and to work.
@@ -175,33 +298,40 @@ impl ReadPool {
                 && self.hot.load(Ordering::Relaxed)
                 && self
                     .spinning
-                    .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                    .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
                     .is_ok();
             if !spin {
-                state.sleeping += 1;
-                while state.jobs.is_empty() {
-                    state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
-                }
-                state.sleeping -= 1;
-                if let Some(job) = self.take(&mut state) {
-                    return job;
-                }
+                self.sleep();
+                spun = false;
                 continue;
             }
-            drop(state);
-            // Counted as spinning (above, under the lock), so `submit` leaves the next job to
-            // this worker, which reads the queue again under the lock before it may sleep.
+            // Counted as spinning, so `submit` leaves the next job to this worker, which reads
+            // the queue again after it stops spinning and before it may sleep.
             let start = Instant::now();
             'spin: while start.elapsed() < SPIN {
                 for _ in 0..32 {
-                    if self.queued.load(Ordering::Acquire) != 0 {
+                    if self.queued.load(Ordering::Acquire) > 0 {
                         break 'spin;
                     }
                     std::hint::spin_loop();
                 }
             }
-            self.spinning.fetch_sub(1, Ordering::AcqRel);
+            self.spinning.fetch_sub(1, Ordering::SeqCst);
             spun = true;
         }
+    }
+
+    /// Sleeps until a `submit` wakes this worker, unless a job is queued by the time it is
+    /// counted as sleeping.
+    fn sleep(&self) {
+        let mut woken = self.lock();
+        self.sleeping.fetch_add(1, Ordering::SeqCst);
+        if self.queued.load(Ordering::SeqCst) <= 0 {
+            while *woken == 0 {
+                woken = self.wake.wait(woken).unwrap_or_else(|p| p.into_inner());
+            }
+            *woken -= 1;
+        }
+        self.sleeping.fetch_sub(1, Ordering::SeqCst);
     }
 }

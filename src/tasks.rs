@@ -116,12 +116,14 @@ where
     let job = Box::new(move || {
         let outcome = catch_unwind(AssertUnwindSafe(work))
             .unwrap_or_else(|panic| Err(Failure::internal(panic_message(panic.as_ref()))));
-        settle.resolve(Box::new(move |env: Env| {
-            abort.detach(&env);
-            match outcome {
-                Ok(value) => convert(&env, value),
-                Err(failure) => Err(failure.to_js(&env)),
-            }
+        pool::answer(Box::new(move || {
+            settle.resolve(Box::new(move |env: Env| {
+                abort.detach(&env);
+                match outcome {
+                    Ok(value) => convert(&env, value),
+                    Err(failure) => Err(failure.to_js(&env)),
+                }
+            }))
         }));
     });
     Ok((promise, job))
