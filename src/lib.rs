@@ -9,5 +9,6 @@ mod pool;
 mod prefetch;
 mod queue;
 mod reader;
+mod settle;
 mod tasks;
 mod writer;

@@ -3,13 +3,13 @@
 //! contract's errors.
 
 use napi::bindgen_prelude::*;
-use napi::JsDeferred;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::abort::AbortWatch;
 use crate::errors::{Failure, Outcome};
 use crate::pool;
 use crate::queue::WriteQueue;
+use crate::settle;
 
 type Work<T> = Box<dyn FnOnce() -> Outcome<T> + Send>;
 type Convert<T, R> = fn(&Env, T) -> Result<R>;
@@ -93,8 +93,9 @@ impl<T: Send + 'static, R: ToNapiValue + 'static> ReadTask<T, R> {
     }
 }
 
-/// A Promise and the job that settles it: the job runs `work` (a panic in it rejects with
-/// ERR_HANNOY_INTERNAL), then, on the main thread, detaches `abort` and converts the outcome.
+/// A Promise and the job that settles it, from any thread (see `settle`): the job runs `work`
+/// (a panic in it rejects with ERR_HANNOY_INTERNAL), then hands its answer over (see
+/// `pool::answer`), which on the main thread detaches `abort` and converts the outcome.
 fn settled_job<'env, T, R>(
     env: &'env Env,
     work: impl FnOnce() -> Outcome<T> + Send + 'static,
@@ -105,50 +106,26 @@ where
     T: Send + 'static,
     R: ToNapiValue + 'static,
 {
-    let (deferred, promise) = match env.create_deferred::<R, Resolver<R>>() {
+    let (promise, promised) = match settle::promise(env) {
         Ok(pair) => pair,
         Err(e) => {
             abort.detach(env);
             return Err(e);
         }
     };
-    let settle = Settle(Some(deferred));
     let job = Box::new(move || {
         let outcome = catch_unwind(AssertUnwindSafe(work))
             .unwrap_or_else(|panic| Err(Failure::internal(panic_message(panic.as_ref()))));
         pool::answer(Box::new(move || {
-            settle.resolve(Box::new(move |env: Env| {
-                abort.detach(&env);
-                match outcome {
-                    Ok(value) => convert(&env, value),
-                    Err(failure) => Err(failure.to_js(&env)),
-                }
+            promised.settle(Box::new(move |env: &Env| {
+                abort.detach(env);
+                let value = outcome.map_err(|failure| failure.to_js(env))?;
+                // SAFETY: main thread, inside the settling callback's handle scope.
+                unsafe { R::to_napi_value(env.raw(), convert(env, value)?) }
             }))
         }));
     });
     Ok((promise, job))
-}
-
-/// A pending Promise that is rejected with ERR_HANNOY_INTERNAL if it is dropped unsettled (a
-/// job that unwound past its own panic handling), so no Promise waits forever.
-struct Settle<R: ToNapiValue + 'static>(Option<JsDeferred<R, Resolver<R>>>);
-
-impl<R: ToNapiValue + 'static> Settle<R> {
-    fn resolve(mut self, resolver: Resolver<R>) {
-        if let Some(deferred) = self.0.take() {
-            deferred.resolve(resolver);
-        }
-    }
-}
-
-impl<R: ToNapiValue + 'static> Drop for Settle<R> {
-    fn drop(&mut self) {
-        if let Some(deferred) = self.0.take() {
-            let failure =
-                Failure::internal("internal error (a bug in hannoy): a read ended unsettled");
-            deferred.resolve(Box::new(move |env: Env| Err(failure.to_js(&env))));
-        }
-    }
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
