@@ -17,7 +17,7 @@
 use crossbeam_queue::SegQueue;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -37,9 +37,10 @@ pub struct ReadPool {
     /// take calls without ever waiting for each other (a lock they shared made the main thread
     /// pay a futex call for about every other search when many were in flight).
     jobs: SegQueue<Job>,
-    /// Jobs queued: counted after a job is pushed and after it is taken, so it may be -1 for a
-    /// moment; a worker only sleeps after reading 0 or less once it is counted as sleeping.
-    queued: AtomicIsize,
+    /// Jobs queued and not yet claimed: counted after a job is pushed, and claimed by a worker
+    /// before it pops one, so a worker that claims a count always finds a job to pop, and one
+    /// that reads 0 once it is counted as sleeping may sleep.
+    queued: AtomicUsize,
     /// Workers spinning for the next job (0 or 1).
     spinning: AtomicUsize,
     /// Workers asleep (or about to be) that no `submit` has woken yet; changed under `asleep`.
@@ -81,13 +82,15 @@ const HOLD: usize = 3;
 /// wake-up is a small part of a call, and holding would delay answers by a long job.
 const HOLD_AFTER: Duration = Duration::from_micros(250);
 
-/// Longest an answer is held back (checked between jobs).
+/// Holding stops once the first answer held is this old (checked between jobs).
 const HOLD_FOR: Duration = Duration::from_micros(400);
 
 /// Hands a finished job's answer to the main thread (`answer` settles its Promise). On a read
 /// worker, after a short job and while more jobs are queued, the answer is held back until the
-/// worker has finished up to `HOLD` of them (at most for `HOLD_FOR`, checked between jobs) and
-/// then handed over with the others: the main thread then wakes once for several answers
+/// worker has finished up to `HOLD` of them and then handed over with the others. Holding
+/// stops after a job that was not short, or once `HOLD_FOR` has passed (both checked between
+/// jobs), so an answer waits for at most `HOLD - 1` more jobs, all short but the last, whose
+/// length cannot be known before it runs. The main thread then wakes once for several answers
 /// instead of once for each. With many calls in flight on few cores that is what bounds the
 /// pool's throughput, since the main thread's share of every call is taken from the cores the
 /// searches run on. An answer is only held while the pool has a backlog, so a lone call, or
@@ -173,7 +176,7 @@ fn threads() -> usize {
 fn start() -> Result<&'static ReadPool, String> {
     let pool = ReadPool {
         jobs: SegQueue::new(),
-        queued: AtomicIsize::new(0),
+        queued: AtomicUsize::new(0),
         spinning: AtomicUsize::new(0),
         sleeping: AtomicUsize::new(0),
         asleep: Mutex::new(0),
@@ -226,8 +229,7 @@ impl ReadPool {
         // worker sees the job.
         let queued = self.queued.fetch_add(1, Ordering::SeqCst) + 1;
         // A spinning worker takes the job without being woken; wake a sleeper for the rest.
-        if self.sleeping.load(Ordering::SeqCst) > 0
-            && queued > self.spinning.load(Ordering::SeqCst) as isize
+        if self.sleeping.load(Ordering::SeqCst) > 0 && queued > self.spinning.load(Ordering::SeqCst)
         {
             let mut woken = self.lock();
             if self.sleeping.load(Ordering::SeqCst) > *woken {
@@ -238,11 +240,19 @@ impl ReadPool {
         }
     }
 
-    /// A queued job, if any.
+    /// A queued job, if any: claims one of the counted jobs, then pops one.
     fn take(&self) -> Option<Job> {
-        let job = self.jobs.pop()?;
-        self.queued.fetch_sub(1, Ordering::SeqCst);
-        Some(job)
+        self.queued
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| q.checked_sub(1))
+            .ok()?;
+        // Every count follows its push and every popper claims a count first, so a job is
+        // there; a pop racing a push that is still being written can miss it for a moment.
+        loop {
+            if let Some(job) = self.jobs.pop() {
+                return Some(job);
+            }
+            std::hint::spin_loop();
+        }
     }
 
     fn work(&self) {
@@ -265,7 +275,7 @@ impl ReadPool {
             if count > 0
                 && (count >= HOLD
                     || !short
-                    || self.queued.load(Ordering::Acquire) <= 0
+                    || self.queued.load(Ordering::Acquire) == 0
                     || since.elapsed() >= HOLD_FOR)
             {
                 hand_over();
@@ -280,11 +290,6 @@ impl ReadPool {
         loop {
             if let Some(job) = self.take() {
                 return job;
-            }
-            if self.queued.load(Ordering::SeqCst) > 0 {
-                // Taken by another worker that has not counted it yet: let it run.
-                std::thread::yield_now();
-                continue;
             }
             // Nothing left to do: what this worker holds goes to the main thread before it
             // spins or sleeps (another worker took the job it was held for).
@@ -326,7 +331,7 @@ impl ReadPool {
     fn sleep(&self) {
         let mut woken = self.lock();
         self.sleeping.fetch_add(1, Ordering::SeqCst);
-        if self.queued.load(Ordering::SeqCst) <= 0 {
+        if self.queued.load(Ordering::SeqCst) == 0 {
             while *woken == 0 {
                 woken = self.wake.wait(woken).unwrap_or_else(|p| p.into_inner());
             }

@@ -302,32 +302,44 @@ unsafe extern "C" fn deliver(
 /// made in `env`.
 unsafe fn settle_one(env: sys::napi_env, delivery: Delivery) {
     let Delivery { deferred, deliver } = delivery;
-    let env_ref = Env::from_raw(env);
-    let value = catch_unwind(AssertUnwindSafe(|| deliver(&env_ref))).unwrap_or_else(|_| {
-        let failure =
-            Failure::internal("internal error (a bug in hannoy): an answer's conversion panicked");
-        Err(failure.to_js(&env_ref))
-    });
-    // SAFETY: the caller's promise (main thread, a scope, the deferred's own environment); the
-    // deferred is settled once, here.
-    unsafe {
-        let mut pending = false;
-        sys::napi_is_exception_pending(env, &mut pending);
-        if pending {
-            let mut thrown = ptr::null_mut();
-            sys::napi_get_and_clear_last_exception(env, &mut thrown);
-            sys::napi_reject_deferred(env, deferred.0, thrown);
-            return;
-        }
-        let status = match value {
-            Ok(value) => sys::napi_resolve_deferred(env, deferred.0, value),
-            Err(error) => {
-                let error = JsError::from(error).into_value(env);
-                sys::napi_reject_deferred(env, deferred.0, error)
+    // Node frees a deferred when it settles it, even when settling fails, so it is handed to
+    // Node once: `handed` records that. A panic must not unwind out of `deliver` (an
+    // `extern "C"` callback: the process would abort).
+    let handed = std::cell::Cell::new(false);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let env_ref = Env::from_raw(env);
+        let value = catch_unwind(AssertUnwindSafe(|| deliver(&env_ref))).unwrap_or_else(|_| {
+            let failure = Failure::internal(
+                "internal error (a bug in hannoy): an answer's conversion panicked",
+            );
+            Err(failure.to_js(&env_ref))
+        });
+        // SAFETY: the caller's promise (main thread, a scope, the deferred's own environment).
+        unsafe {
+            let mut pending = false;
+            sys::napi_is_exception_pending(env, &mut pending);
+            if pending {
+                let mut thrown = ptr::null_mut();
+                sys::napi_get_and_clear_last_exception(env, &mut thrown);
+                handed.set(true);
+                sys::napi_reject_deferred(env, deferred.0, thrown);
+                return;
             }
-        };
-        if status != sys::Status::napi_ok {
-            // An answer that could not be made into a value (no memory): reject plainly.
+            let value = match value {
+                Ok(value) => Ok(value),
+                Err(error) => Err(JsError::from(error).into_value(env)),
+            };
+            handed.set(true);
+            match value {
+                Ok(value) => sys::napi_resolve_deferred(env, deferred.0, value),
+                Err(error) => sys::napi_reject_deferred(env, deferred.0, error),
+            };
+        }
+    }));
+    if outcome.is_err() && !handed.get() {
+        // Making the answer or its error panicked: reject plainly.
+        // SAFETY: as above; the deferred has not been handed to Node.
+        unsafe {
             let mut message = ptr::null_mut();
             let mut error = ptr::null_mut();
             let text = c"hannoy: the answer could not be converted";
