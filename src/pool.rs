@@ -11,8 +11,8 @@
 //! With many calls in flight, the main thread's part of each call (taking the call, settling
 //! its Promise, being woken for the answer) runs on the cores the searches need. Two things
 //! keep it small: the queue is lock-free, so queueing a call never waits for a worker, and a
-//! busy worker hands its answers over a few at a time (`answer`), so the main thread is woken
-//! once for several.
+//! busy worker hands its answers over a few at a time (`answer`) to its environment's answer
+//! queue (`settle`), which wakes the main thread once for all the answers waiting there.
 
 use crossbeam_queue::SegQueue;
 use std::cell::RefCell;
