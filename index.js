@@ -77,9 +77,18 @@ function pollWanted() {
   return inFlight > 0 && inFlight < CORES && performance.now() < pollUntil
 }
 
+// Each polling turn also takes the answers that are ready, which read threads then queue
+// without waking the loop (src/settle.rs, `poll`); when polling stops, the rest are taken and
+// later answers wake the loop again.
+const pollAnswers = binding.Reader.__pollAnswers
 function poll() {
-  if (pollWanted()) setImmediate(poll)
-  else polling = false
+  if (pollWanted()) {
+    pollAnswers(true)
+    setImmediate(poll)
+  } else {
+    pollAnswers(false)
+    polling = false
+  }
 }
 
 // One fewer in flight: polling resumes if it had stopped for a full machine.

@@ -110,6 +110,38 @@ describe('settling searches', () => {
     expect(JSON.parse(res.stdout)).toEqual({ answered: expected, wrong: 0 })
   })
 
+  it('polling that stops while searches are in flight: every answer still arrives, and right', () => {
+    // While the loop polls, read threads queue answers without waking it and each polling turn
+    // takes them (src/settle.rs, `poll`); when polling stops (here after 50 µs, so it often
+    // stops in the middle of a search) the answers queued by then are taken and later ones
+    // wake the loop. A search answered into a queue nobody drains would hang this child.
+    const script = `${prelude}
+      ;(async () => {
+        const db = await Database.open(dir, { readOnly: true })
+        const reader = await db.reader(0)
+        const ids = Array.from({ length: 50 }, (_, i) => (i * 37) % ${n})
+        const queries = await Promise.all(ids.map((i) => vector(reader, i)))
+        let wrong = 0, answered = 0
+        const one = (j, ef) => reader.search(queries[j % 50], { k: 1, ef }).then((hits) => {
+          answered++
+          if (hits[0].id !== ids[j % 50]) wrong++
+        })
+        for (let j = 0; j < 400; j++) {
+          const ef = j % 3 === 0 ? 2000 : 10
+          if (j % 7 === 0) await Promise.all([one(j, ef), one(j + 1, 10), one(j + 2, 2000)])
+          else await one(j, ef)
+          if (j % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 2))
+        }
+        process.stdout.write(JSON.stringify({ answered, wrong }))
+        await db.close()
+      })()`
+    const res = run(script, { HANNOY_POLL_MS: '0.05' })
+    expect(res.signal, res.stderr).toBeNull()
+    expect(res.status, res.stderr).toBe(0)
+    const calls = Array.from({ length: 400 }, (_, j) => (j % 7 === 0 ? 3 : 1)).reduce((a, b) => a + b, 0)
+    expect(JSON.parse(res.stdout)).toEqual({ answered: calls, wrong: 0 })
+  })
+
   it('answers in worker threads, and a worker terminated with searches in flight harms nothing', () => {
     const script = `${prelude}
       const { Worker } = require('node:worker_threads')

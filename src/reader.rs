@@ -150,6 +150,13 @@ impl Reader {
         self.index as u32
     }
 
+    /// For index.js's polling only (not part of the API): while `on`, the finished searches of
+    /// this thread are settled by these calls, without waking the thread (see `settle::poll`).
+    #[napi(skip_typescript, js_name = "__pollAnswers")]
+    pub fn poll_answers(env: Env, on: bool) {
+        crate::settle::poll(&env, on);
+    }
+
     /// The number of components of every vector.
     #[napi(getter)]
     pub fn dimensions(&self) -> u32 {

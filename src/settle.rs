@@ -44,6 +44,9 @@ struct Channel {
     /// Whether a wake-up is on its way: set by the thread that calls the function, cleared by
     /// the main thread before it drains `answers`.
     signaled: AtomicBool,
+    /// Whether the main thread is polling (`poll`): answers then need no wake-up. Changed on
+    /// the environment's thread only.
+    polling: AtomicBool,
 }
 
 /// Most answers settled in one wake-up; the rest get another, so that I/O and timers wait
@@ -130,6 +133,10 @@ impl Promised {
     fn send(&self, delivery: Delivery) {
         let channel = &self.channel;
         channel.answers.push(delivery);
+        // The main thread is polling: it takes the answer on its next turn (see `poll`).
+        if channel.polling.load(Ordering::SeqCst) {
+            return;
+        }
         // SeqCst with `deliver`'s clearing: either the main thread, draining after it cleared
         // the flag, sees this answer, or this call sees the flag cleared and wakes it again.
         if !channel.signaled.swap(true, Ordering::SeqCst) {
@@ -211,6 +218,7 @@ fn open(env: sys::napi_env) -> Result<Arc<Channel>> {
         pending: AtomicUsize::new(0),
         answers: SegQueue::new(),
         signaled: AtomicBool::new(false),
+        polling: AtomicBool::new(false),
     });
     // SAFETY: main thread, the function just made, which nothing else holds yet.
     unsafe { sys::napi_unref_threadsafe_function(env, tsfn) };
@@ -281,18 +289,29 @@ unsafe extern "C" fn deliver(
         return;
     }
     channel.signaled.store(false, Ordering::SeqCst);
-    for _ in 0..DRAIN {
-        let Some(delivery) = channel.answers.pop() else {
-            return;
-        };
-        settled(env, &channel);
-        // SAFETY: main thread inside the function's callback, a live environment.
-        unsafe { settle_one(env, delivery) };
-    }
+    // SAFETY: main thread inside the function's callback, a live environment.
+    let emptied = unsafe { drain(env, &channel) };
     // More than one wake-up's worth: the rest in the next, after the loop's other work.
-    if !channel.answers.is_empty() && !channel.signaled.swap(true, Ordering::SeqCst) {
+    if !emptied && !channel.signaled.swap(true, Ordering::SeqCst) {
         wake(&channel);
     }
+}
+
+/// Settles up to `DRAIN` of `channel`'s queued answers; whether that emptied the queue.
+///
+/// # Safety
+/// Main thread of `env`, the channel's environment, inside a callback or a call from
+/// JavaScript (a handle scope is open).
+unsafe fn drain(env: sys::napi_env, channel: &Channel) -> bool {
+    for _ in 0..DRAIN {
+        let Some(delivery) = channel.answers.pop() else {
+            return true;
+        };
+        settled(env, channel);
+        // SAFETY: the caller's promise; the channel's deferreds were made in `env`.
+        unsafe { settle_one(env, delivery) };
+    }
+    channel.answers.is_empty()
 }
 
 /// Settles one Promise with its answer.
@@ -363,5 +382,33 @@ fn check(status: sys::napi_status) -> Result<()> {
             Status::from(status),
             "cannot make the read's Promise",
         ))
+    }
+}
+
+/// While the main thread polls (index.js schedules an Immediate on every turn of the loop while
+/// fewer searches are in flight than there are cores), it takes this environment's answers
+/// itself, on every turn (`on`), and read threads queue theirs without waking it: a wake-up
+/// (a lock and a system call on the read thread, an event and a dispatch on the main thread)
+/// is most of what an awaited search costs beyond the search on small sets. Called with `on`
+/// false when polling stops: answers queued from then on wake the main thread as usual, and
+/// those already queued are settled here or, past `DRAIN`, by a wake-up.
+pub fn poll(env: &Env, on: bool) {
+    let raw = env.raw();
+    let channel = LOCAL.with(|local| {
+        local
+            .try_borrow()
+            .ok()
+            .and_then(|local| local.iter().find(|c| c.env == raw).cloned())
+    });
+    let Some(channel) = channel else { return };
+    // SeqCst with `send`'s read of it: an answer queued by a thread that read `true` is seen by
+    // the drain below, or by the next call.
+    channel.polling.store(on, Ordering::SeqCst);
+    // SAFETY: main thread, in a call from JavaScript (a handle scope is open), a live
+    // environment: the channel's own.
+    let emptied = unsafe { drain(raw, &channel) };
+    // More than one turn's worth: the next call takes the rest, or, if polling stops, a wake-up.
+    if !on && !emptied && !channel.signaled.swap(true, Ordering::SeqCst) {
+        wake(&channel);
     }
 }
