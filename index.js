@@ -57,6 +57,10 @@ function toResults(pairs) {
 // fewer searches are in flight than the machine has cores, so that it takes no core a search
 // needs. HANNOY_POLL_MS sets the moment (0: never poll); read once, when hannoy is loaded.
 const POLL_MS = pollMs(process.env.HANNOY_POLL_MS)
+// Taken from their modules, not the globals, which fake timers (Jest, sinon) replace: a poll turn
+// that never runs would leave the read threads' answers untaken.
+const { setImmediate } = require('node:timers')
+const { performance } = require('node:perf_hooks')
 const CORES = require('node:os').availableParallelism()
 let inFlight = 0
 let polling = false
@@ -80,11 +84,15 @@ function pollWanted() {
 // Each polling turn also takes the answers that are ready, which read threads then queue
 // without waking the loop (src/settle.rs, `poll`); when polling stops, the rest are taken and
 // later answers wake the loop again.
-const pollAnswers = binding.Reader.__pollAnswers
+const pollAnswers = typeof binding.Reader.__pollAnswers === 'function' ? binding.Reader.__pollAnswers : () => {}
+// A copy of this file evaluated earlier over the same addon may have stopped between two turns
+// (its environment's timers discarded) with the flag set: clear it.
+pollAnswers(false)
 function poll() {
   if (pollWanted()) {
-    pollAnswers(true)
+    // The next turn first: nothing below may leave the flag set with no turn to come.
     setImmediate(poll)
+    pollAnswers(true)
   } else {
     pollAnswers(false)
     polling = false

@@ -142,6 +142,30 @@ describe('settling searches', () => {
     expect(JSON.parse(res.stdout)).toEqual({ answered: calls, wrong: 0 })
   })
 
+  it('searches answer when fake timers replace the global setImmediate and never run it', () => {
+    // Fake timers (Jest, sinon) swap globalThis.setImmediate for one that runs only when the
+    // test advances time: the polling must not depend on it, or a read thread that saw the loop
+    // polling would queue its answer for a turn that never comes.
+    const script = `${prelude}
+      ;(async () => {
+        const db = await Database.open(dir, { readOnly: true })
+        const reader = await db.reader(0)
+        const q = await vector(reader, 7)
+        const real = globalThis.setImmediate
+        let calls = 0
+        globalThis.setImmediate = (fn, ...args) => (++calls > 3 ? undefined : real(fn, ...args))
+        const found = []
+        for (let i = 0; i < 50; i++) found.push((await reader.search(q, { k: 1 }))[0].id)
+        globalThis.setImmediate = real
+        process.stdout.write(JSON.stringify(found.every((id) => id === 7)))
+        await db.close()
+      })()`
+    const res = run(script)
+    expect(res.signal, res.stderr).toBeNull()
+    expect(res.status, res.stderr).toBe(0)
+    expect(JSON.parse(res.stdout)).toBe(true)
+  })
+
   it('answers in worker threads, and a worker terminated with searches in flight harms nothing', () => {
     const script = `${prelude}
       const { Worker } = require('node:worker_threads')

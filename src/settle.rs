@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_queue::SegQueue;
@@ -133,6 +133,9 @@ impl Promised {
     fn send(&self, delivery: Delivery) {
         let channel = &self.channel;
         channel.answers.push(delivery);
+        // Orders the push before the read of `polling` (and `poll`'s store before its pops):
+        // either this thread sees the main thread poll, or the main thread sees the answer.
+        fence(Ordering::SeqCst);
         // The main thread is polling: it takes the answer on its next turn (see `poll`).
         if channel.polling.load(Ordering::SeqCst) {
             return;
@@ -289,7 +292,8 @@ unsafe extern "C" fn deliver(
         return;
     }
     channel.signaled.store(false, Ordering::SeqCst);
-    // SAFETY: main thread inside the function's callback, a live environment.
+    fence(Ordering::SeqCst); // the store before the pops, as in `poll`
+                             // SAFETY: main thread inside the function's callback, a live environment.
     let emptied = unsafe { drain(env, &channel) };
     // More than one wake-up's worth: the rest in the next, after the loop's other work.
     if !emptied && !channel.signaled.swap(true, Ordering::SeqCst) {
@@ -404,8 +408,9 @@ pub fn poll(env: &Env, on: bool) {
     // SeqCst with `send`'s read of it: an answer queued by a thread that read `true` is seen by
     // the drain below, or by the next call.
     channel.polling.store(on, Ordering::SeqCst);
-    // SAFETY: main thread, in a call from JavaScript (a handle scope is open), a live
-    // environment: the channel's own.
+    fence(Ordering::SeqCst); // see `send`
+                             // SAFETY: main thread, in a call from JavaScript (a handle scope is open), a live
+                             // environment: the channel's own.
     let emptied = unsafe { drain(raw, &channel) };
     // More than one turn's worth: the next call takes the rest, or, if polling stops, a wake-up.
     if !on && !emptied && !channel.signaled.swap(true, Ordering::SeqCst) {
