@@ -32,11 +32,19 @@ function run(script: string, env: Record<string, string> = {}) {
   return { status: res.status, signal: res.signal, stdout: res.stdout, stderr: res.stderr }
 }
 
-// The query for item i is item i's own vector: its nearest neighbour is itself.
+// The query for item i is item i's own vector: its nearest neighbour is itself, which a search
+// finds but for a rare miss of an approximate graph (about one build in 30 of this fixture misses
+// one of the items searched below). Tests that compare many answers compare each with the same
+// search made alone, one at a time (`alone`), which a concurrent one must match exactly.
 const prelude = `
   const [addon, dir] = process.argv.slice(1)
   const { Database } = require(addon)
   const vector = async (reader, i) => reader.getVector(i)
+  const alone = async (reader, queries, ef) => {
+    const ids = []
+    for (const q of queries) ids.push((await reader.search(q, { k: 1, ef }))[0].id)
+    return ids
+  }
 `
 
 describe('settling searches', () => {
@@ -62,10 +70,11 @@ describe('settling searches', () => {
         const reader = await db.reader(0)
         const ids = Array.from({ length: 300 }, (_, i) => (i * 7) % ${n})
         const queries = await Promise.all(ids.map((i) => vector(reader, i)))
+        const want = await alone(reader, queries, undefined)
         const results = await Promise.allSettled(
           queries.map((q, j) => reader.search(j % 10 === 9 ? q.subarray(0, 3) : q, { k: 1 })),
         )
-        const out = results.map((r, j) => (r.status === 'fulfilled' ? r.value[0].id === ids[j] : r.reason.code))
+        const out = results.map((r, j) => (r.status === 'fulfilled' ? r.value[0].id === want[j] : r.reason.code))
         process.stdout.write(JSON.stringify(out))
         await db.close()
       })()`
@@ -89,13 +98,14 @@ describe('settling searches', () => {
         const reader = await db.reader(0)
         const ids = Array.from({ length: 64 }, (_, i) => (i * 31) % ${n})
         const queries = await Promise.all(ids.map((i) => vector(reader, i)))
+        const want = { 10: await alone(reader, queries, 10), 400: await alone(reader, queries, 400) }
         let wrong = 0, answered = 0
         for (let burst = 1; burst <= 200; burst++) {
           const size = 1 + ((burst * 7) % 23)
           const calls = Array.from({ length: size }, (_, j) => {
             const at = (burst + j) % ids.length
             const ef = (burst + j) % 5 === 0 ? 400 : 10
-            return reader.search(queries[at], { k: 1, ef }).then((hits) => hits[0].id === ids[at])
+            return reader.search(queries[at], { k: 1, ef }).then((hits) => hits[0].id === want[ef][at])
           })
           for (const ok of await Promise.all(calls)) { answered++; if (!ok) wrong++ }
           if (burst % 25 === 0) await new Promise((resolve) => setTimeout(resolve, 5))
@@ -121,10 +131,11 @@ describe('settling searches', () => {
         const reader = await db.reader(0)
         const ids = Array.from({ length: 50 }, (_, i) => (i * 37) % ${n})
         const queries = await Promise.all(ids.map((i) => vector(reader, i)))
+        const want = { 10: await alone(reader, queries, 10), 2000: await alone(reader, queries, 2000) }
         let wrong = 0, answered = 0
         const one = (j, ef) => reader.search(queries[j % 50], { k: 1, ef }).then((hits) => {
           answered++
-          if (hits[0].id !== ids[j % 50]) wrong++
+          if (hits[0].id !== want[ef][j % 50]) wrong++
         })
         for (let j = 0; j < 400; j++) {
           const ef = j % 3 === 0 ? 2000 : 10
@@ -151,13 +162,14 @@ describe('settling searches', () => {
         const db = await Database.open(dir, { readOnly: true })
         const reader = await db.reader(0)
         const q = await vector(reader, 7)
+        const [want] = await alone(reader, [q], undefined)
         const real = globalThis.setImmediate
         let calls = 0
         globalThis.setImmediate = (fn, ...args) => (++calls > 3 ? undefined : real(fn, ...args))
         const found = []
         for (let i = 0; i < 50; i++) found.push((await reader.search(q, { k: 1 }))[0].id)
         globalThis.setImmediate = real
-        process.stdout.write(JSON.stringify(found.every((id) => id === 7)))
+        process.stdout.write(JSON.stringify(found.every((id) => id === want)))
         await db.close()
       })()`
     const res = run(script)
