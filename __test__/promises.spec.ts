@@ -32,6 +32,14 @@ function run(script: string, env: Record<string, string> = {}) {
   return { status: res.status, signal: res.signal, stdout: res.stdout, stderr: res.stderr }
 }
 
+/** Runs `script` in a child that must exit normally (no crash, no hang), and parses its output. */
+function output(script: string, env: Record<string, string> = {}) {
+  const res = run(script, env)
+  expect(res.signal, res.stderr).toBeNull()
+  expect(res.status, res.stderr).toBe(0)
+  return JSON.parse(res.stdout)
+}
+
 // The query for item i is item i's own vector: its nearest neighbour is itself, which a search
 // finds but for a rare miss of an approximate graph (about one build in 30 of this fixture misses
 // one of the items searched below). Tests that compare many answers compare each with the same
@@ -57,10 +65,8 @@ describe('settling searches', () => {
         const q = await vector(reader, 42)
         reader.search(q, { k: 3 }).then((hits) => process.stdout.write(JSON.stringify(hits.map((h) => h.id))))
       })`
-    const res = run(script, { HANNOY_POLL_MS: '0' })
-    expect(res.signal, res.stderr).toBeNull()
-    expect(res.status, res.stderr).toBe(0)
-    expect(JSON.parse(res.stdout)[0]).toBe(42)
+    const out = output(script, { HANNOY_POLL_MS: '0' })
+    expect(out[0]).toBe(42)
   })
 
   it('many searches in flight each get their own answer, rejections included', () => {
@@ -78,9 +84,7 @@ describe('settling searches', () => {
         process.stdout.write(JSON.stringify(out))
         await db.close()
       })()`
-    const res = run(script)
-    expect(res.status, res.stderr).toBe(0)
-    const out = JSON.parse(res.stdout)
+    const out = output(script)
     expect(out).toHaveLength(300)
     out.forEach((x: unknown, j: number) => expect(x).toBe(j % 10 === 9 ? 'ERR_HANNOY_DIMENSION_MISMATCH' : true))
   })
@@ -113,11 +117,9 @@ describe('settling searches', () => {
         process.stdout.write(JSON.stringify({ answered, wrong }))
         await db.close()
       })()`
-    const res = run(script, { HANNOY_READ_THREADS: '8', HANNOY_POLL_MS: '0' })
-    expect(res.signal, res.stderr).toBeNull()
-    expect(res.status, res.stderr).toBe(0)
+    const out = output(script, { HANNOY_READ_THREADS: '8', HANNOY_POLL_MS: '0' })
     const expected = Array.from({ length: 200 }, (_, b) => 1 + (((b + 1) * 7) % 23)).reduce((a, b) => a + b, 0)
-    expect(JSON.parse(res.stdout)).toEqual({ answered: expected, wrong: 0 })
+    expect(out).toEqual({ answered: expected, wrong: 0 })
   })
 
   it('polling that stops while searches are in flight: every answer still arrives, and right', () => {
@@ -146,11 +148,9 @@ describe('settling searches', () => {
         process.stdout.write(JSON.stringify({ answered, wrong }))
         await db.close()
       })()`
-    const res = run(script, { HANNOY_POLL_MS: '0.05' })
-    expect(res.signal, res.stderr).toBeNull()
-    expect(res.status, res.stderr).toBe(0)
+    const out = output(script, { HANNOY_POLL_MS: '0.05' })
     const calls = Array.from({ length: 400 }, (_, j) => (j % 7 === 0 ? 3 : 1)).reduce((a, b) => a + b, 0)
-    expect(JSON.parse(res.stdout)).toEqual({ answered: calls, wrong: 0 })
+    expect(out).toEqual({ answered: calls, wrong: 0 })
   })
 
   it('searches answer when fake timers replace the global setImmediate and never run it', () => {
@@ -172,10 +172,8 @@ describe('settling searches', () => {
         process.stdout.write(JSON.stringify(found.every((id) => id === want)))
         await db.close()
       })()`
-    const res = run(script)
-    expect(res.signal, res.stderr).toBeNull()
-    expect(res.status, res.stderr).toBe(0)
-    expect(JSON.parse(res.stdout)).toBe(true)
+    const out = output(script)
+    expect(out).toBe(true)
   })
 
   it('answers in worker threads, and a worker terminated with searches in flight harms nothing', () => {
@@ -216,9 +214,7 @@ describe('settling searches', () => {
         process.stdout.write(JSON.stringify({ answered, main: hits[0].id }))
         await db.close()
       })()`
-    const res = run(script)
-    expect(res.signal, res.stderr).toBeNull()
-    expect(res.status, res.stderr).toBe(0)
-    expect(JSON.parse(res.stdout)).toEqual({ answered: 5, main: 9 })
+    const out = output(script)
+    expect(out).toEqual({ answered: 5, main: 9 })
   })
 })

@@ -82,30 +82,37 @@ pub struct Promised {
 
 struct Deferred(sys::napi_deferred);
 
-// SAFETY: the deferred is only read on the main thread (in `deliver`), where it was made; other
-// threads only carry it there.
+// SAFETY: the deferred is only read on the main thread (in `settle_one`), where it was made;
+// other threads only carry it there.
 unsafe impl Send for Deferred {}
 
-/// What travels through the thread-safe function's queue.
+/// What travels through a channel's answer queue.
 struct Delivery {
     deferred: Deferred,
     deliver: Deliver,
 }
 
+/// The channel of `env`, an environment of this thread, if it has one yet.
+fn channel_of(env: sys::napi_env) -> Option<Arc<Channel>> {
+    LOCAL.with(|local| {
+        local
+            .try_borrow()
+            .ok()
+            .and_then(|local| local.iter().find(|c| c.env == env).cloned())
+    })
+}
+
 /// A new Promise and its settling half. Main thread only.
 pub fn promise<'env>(env: &'env Env) -> Result<(Object<'env>, Promised)> {
     let raw_env = env.raw();
-    let channel = LOCAL.with(|local| -> Result<Arc<Channel>> {
-        let mut local = local.borrow_mut();
-        match local.iter().find(|c| c.env == raw_env) {
-            Some(channel) => Ok(channel.clone()),
-            None => {
-                let channel = open(raw_env)?;
-                local.push(channel.clone());
-                Ok(channel)
-            }
+    let channel = match channel_of(raw_env) {
+        Some(channel) => channel,
+        None => {
+            let channel = open(raw_env)?;
+            LOCAL.with(|local| local.borrow_mut().push(channel.clone()));
+            channel
         }
-    })?;
+    };
     let mut deferred = ptr::null_mut();
     let mut promise = ptr::null_mut();
     // SAFETY: main thread, a live environment, out-pointers to locals.
@@ -197,8 +204,8 @@ fn open(env: sys::napi_env) -> Result<Arc<Channel>> {
     check(unsafe { sys::napi_create_string_utf8(env, c"hannoy.read".as_ptr(), 11, &mut name) })?;
     let mut tsfn = ptr::null_mut();
     // SAFETY: as above; no JS function (`deliver` settles Promises itself), an unbounded queue
-    // (calls never block), one thread count that only the cleanup hook releases. Its context is
-    // set below, before anything can be queued.
+    // (calls never block), one thread count that only the cleanup hook releases, no context
+    // (each call carries its channel).
     check(unsafe {
         sys::napi_create_threadsafe_function(
             env,
@@ -292,8 +299,9 @@ unsafe extern "C" fn deliver(
         return;
     }
     channel.signaled.store(false, Ordering::SeqCst);
-    fence(Ordering::SeqCst); // the store before the pops, as in `poll`
-                             // SAFETY: main thread inside the function's callback, a live environment.
+    // The store before the pops, as in `poll`.
+    fence(Ordering::SeqCst);
+    // SAFETY: main thread inside the function's callback, a live environment.
     let emptied = unsafe { drain(env, &channel) };
     // More than one wake-up's worth: the rest in the next, after the loop's other work.
     if !emptied && !channel.signaled.swap(true, Ordering::SeqCst) {
@@ -348,10 +356,7 @@ unsafe fn settle_one(env: sys::napi_env, delivery: Delivery) {
                 sys::napi_reject_deferred(env, deferred.0, thrown);
                 return;
             }
-            let value = match value {
-                Ok(value) => Ok(value),
-                Err(error) => Err(JsError::from(error).into_value(env)),
-            };
+            let value = value.map_err(|error| JsError::from(error).into_value(env));
             handed.set(true);
             match value {
                 Ok(value) => sys::napi_resolve_deferred(env, deferred.0, value),
@@ -398,19 +403,16 @@ fn check(status: sys::napi_status) -> Result<()> {
 /// those already queued are settled here or, past `DRAIN`, by a wake-up.
 pub fn poll(env: &Env, on: bool) {
     let raw = env.raw();
-    let channel = LOCAL.with(|local| {
-        local
-            .try_borrow()
-            .ok()
-            .and_then(|local| local.iter().find(|c| c.env == raw).cloned())
-    });
-    let Some(channel) = channel else { return };
+    let Some(channel) = channel_of(raw) else {
+        return;
+    };
     // SeqCst with `send`'s read of it: an answer queued by a thread that read `true` is seen by
     // the drain below, or by the next call.
     channel.polling.store(on, Ordering::SeqCst);
-    fence(Ordering::SeqCst); // see `send`
-                             // SAFETY: main thread, in a call from JavaScript (a handle scope is open), a live
-                             // environment: the channel's own.
+    // The store before the pops (see `send`).
+    fence(Ordering::SeqCst);
+    // SAFETY: main thread, in a call from JavaScript (a handle scope is open), a live
+    // environment: the channel's own.
     let emptied = unsafe { drain(raw, &channel) };
     // More than one turn's worth: the next call takes the rest, or, if polling stops, a wake-up.
     if !on && !emptied && !channel.signaled.swap(true, Ordering::SeqCst) {
