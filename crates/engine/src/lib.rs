@@ -26,6 +26,7 @@ pub mod scratch;
 pub mod search;
 mod space;
 mod store;
+mod sweep;
 mod verify;
 mod view;
 mod warm;

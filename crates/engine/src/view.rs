@@ -24,6 +24,7 @@ use crate::keys::node_range;
 use crate::links::check_vector;
 use crate::quant::Quantizer;
 use crate::records::{load_header, load_quantizer, load_set};
+use crate::sweep::Sweep;
 
 /// Slot states: not looked up yet, or looked up and absent; any other value is a pointer
 /// (high 48 bits) and a length (low 16 bits).
@@ -183,6 +184,8 @@ pub(crate) struct View {
     paged_in: AtomicU64,
     /// Whether `fill_links` ran (or runs) for this view.
     filled: std::sync::atomic::AtomicBool,
+    /// Whether `fill_vectors` ran (or runs) for this view.
+    vectors_filled: std::sync::atomic::AtomicBool,
     /// The links of every node on every level above 0: (pointer into the map, length).
     upper: HashMap<u64, (usize, usize), BuildHasherDefault<IdHasher>>,
 }
@@ -254,6 +257,7 @@ impl View {
             cold_hops: Default::default(),
             paged_in: Default::default(),
             filled: Default::default(),
+            vectors_filled: Default::default(),
             upper,
         })
     }
@@ -353,13 +357,15 @@ impl View {
     /// those lookups otherwise. Once per view; `txn` must read the view's commit.
     ///
     /// With `ahead` (the index's leaves in the links database, for a file not in the page
-    /// cache), the pass keeps the disk reading the leaves just ahead of it. A set `cancel`
+    /// cache), the pass keeps the disk reading the leaves just ahead of it; with `resident`
+    /// (the file is in the page cache), it maps the pages ahead of it (`Sweep`). A set `cancel`
     /// stops it with `Error::Cancelled` (the slots filled so far stay).
     pub(crate) fn fill_links(
         &self,
         s: &Dbs,
         txn: &ReadTxn<'_>,
         mut ahead: Option<&mut Leaves>,
+        resident: bool,
         cancel: Option<&std::sync::atomic::AtomicBool>,
     ) -> Result<()> {
         if txn.id() != self.txn_id || self.slots == 0 || self.filled.swap(true, Ordering::Relaxed) {
@@ -373,6 +379,7 @@ impl View {
         if let Some(ahead) = ahead.as_deref_mut() {
             ahead.keep_ahead(0);
         }
+        let mut sweep = resident.then(Sweep::new);
         for (n, entry) in s.links.range(txn, &range)?.enumerate() {
             let (key, value) = entry?;
             if n % 4096 == 4095 && cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
@@ -380,6 +387,9 @@ impl View {
             }
             if let Some(ahead) = ahead.as_deref_mut() {
                 ahead.follow(value);
+            }
+            if let Some(sweep) = sweep.as_mut() {
+                sweep.visit(value);
             }
             if let Some(id) = keys::id_of(key) {
                 self.table.fill(LINKS, id, value);
@@ -389,9 +399,14 @@ impl View {
     }
 
     /// Fills the table's vector slots in one cursor pass over the index's stored vectors (the
-    /// pass touches every page that holds them: do it only when they are in the page cache).
+    /// pass touches every page that holds them, and maps them ahead of it (`Sweep`): do it only
+    /// when they are in the page cache).
+    /// Once per view (a reader warmed before its background fill ran does not pass again).
     pub(crate) fn fill_vectors(&self, s: &Dbs, txn: &ReadTxn<'_>) -> Result<()> {
-        if txn.id() != self.txn_id || self.slots == 0 {
+        if txn.id() != self.txn_id
+            || self.slots == 0
+            || self.vectors_filled.swap(true, Ordering::Relaxed)
+        {
             return Ok(());
         }
         let (start, end) = node_range(self.index);
@@ -399,8 +414,10 @@ impl View {
             std::ops::Bound::Included(&start[..]),
             std::ops::Bound::Excluded(&end[..]),
         );
+        let mut sweep = Sweep::new();
         for entry in s.nodes.range(txn, &range)? {
             let (key, value) = entry?;
+            sweep.visit(value);
             if let Some(id) = keys::id_of(key) {
                 self.table.fill(VECTOR, id, value);
             }
