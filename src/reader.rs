@@ -152,9 +152,10 @@ impl Reader {
 
     /// For index.js's polling only (not part of the API): while `on`, the finished searches of
     /// this thread are settled by these calls, without waking the thread (see `settle::poll`).
+    /// Returns whether the loop should go on polling.
     #[napi(skip_typescript, js_name = "__pollAnswers")]
-    pub fn poll_answers(env: Env, on: bool) {
-        crate::settle::poll(&env, on);
+    pub fn poll_answers(env: Env, on: bool) -> bool {
+        crate::settle::poll(&env, on)
     }
 
     /// The number of components of every vector.

@@ -401,10 +401,15 @@ fn check(status: sys::napi_status) -> Result<()> {
 /// is most of what an awaited search costs beyond the search on small sets. Called with `on`
 /// false when polling stops: answers queued from then on wake the main thread as usual, and
 /// those already queued are settled here or, past `DRAIN`, by a wake-up.
-pub fn poll(env: &Env, on: bool) {
+///
+/// Returns whether polling should go on: not while a reader's background work runs
+/// (`prefetch::running`), which needs the core a polling loop keeps busy; the call then acts
+/// as one with `on` false.
+pub fn poll(env: &Env, on: bool) -> bool {
+    let on = on && !crate::prefetch::running();
     let raw = env.raw();
     let Some(channel) = channel_of(raw) else {
-        return;
+        return on;
     };
     // SeqCst with `send`'s read of it: an answer queued by a thread that read `true` is seen by
     // the drain below, or by the next call.
@@ -418,4 +423,5 @@ pub fn poll(env: &Env, on: bool) {
     if !on && !emptied && !channel.signaled.swap(true, Ordering::SeqCst) {
         wake(&channel);
     }
+    on
 }
