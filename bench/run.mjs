@@ -116,6 +116,8 @@ IVF_PQ: nprobes 2,5,10,20,50,100 instead of ef).
                            { prefetch }) and with await reader.warm({ bytes }); --scale-n picks the set
   --cold-start-fraction <x>  prefetch / warm bytes as a fraction of data.mdb (default 0.1)
   --cold-start-time-box <s>  bound of each pass over the queries (default 120)
+  --cold-start-reps <n>    runs of each case, taking turns; each case reports its median run
+                           (default 3)
 `;
 
 // ---------------------------------------------------------------- options
@@ -128,7 +130,7 @@ function parseArgs(argv) {
     scale: false, scaleN: 600000, scaleLimitMiB: 256, scaleBuildLimitMiB: 700, scaleEf: 64, scaleTimeBox: 60, scaleLater: 10,
     scaleReadThreads: 16, scaleBuildTimeout: null, scaleNoLimits: false, cgroupParent: null,
     nprobes: [2, 5, 10, 20, 50, 100], lance: {}, perCore: ['hannoy-node'],
-    coldStart: false, coldStartFraction: 0.1, coldStartTimeBox: 120,
+    coldStart: false, coldStartFraction: 0.1, coldStartTimeBox: 120, coldStartReps: 3,
   };
   const mib = (v, a) => { const x = Number(String(v).replace(/\s*(MiB|M)$/i, '')); if (!Number.isFinite(x) || x <= 0) die(`${a}: not a size in MiB: ${v}`); return x; };
   const need = (i, a) => { if (i + 1 >= argv.length) die(`${a} needs a value`); return argv[i + 1]; };
@@ -172,6 +174,7 @@ function parseArgs(argv) {
       case '--cgroup-parent': o.cgroupParent = path.resolve(need(i, a)); i++; break;
       case '--cold-start': o.coldStart = true; break;
       case '--cold-start-fraction': { const x = Number(need(i, a)); if (!(x > 0 && x <= 1)) die(`${a}: not a fraction in (0, 1]: ${argv[i + 1]}`); o.coldStartFraction = x; i++; break; }
+      case '--cold-start-reps': { const x = Number(need(i, a)); if (!(Number.isInteger(x) && x >= 1)) die(`${a}: not a whole number of runs: ${argv[i + 1]}`); o.coldStartReps = x; i++; break; }
       case '--cold-start-time-box': { const x = Number(need(i, a)); if (!(x > 0)) die(`${a}: not a positive number of seconds: ${argv[i + 1]}`); o.coldStartTimeBox = x; i++; break; }
       case '--inflight': o.inflight = int(need(i, a), a); i++; break;
       case '--min-time': o.minTime = Number(need(i, a)); i++; break;
