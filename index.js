@@ -84,8 +84,8 @@ function pollWanted() {
 // Each polling turn also takes the answers that are ready, which read threads then queue
 // without waking the loop (src/settle.rs, `poll`); when polling stops, the rest are taken and
 // later answers wake the loop again.
-// A call returns false when polling should stop (a reader's background work needs the core);
-// the next search starts it again.
+// A call returns false when polling should stop (a reader's background work needs the core
+// the loop would keep busy); the next search starts it again.
 const pollAnswers = typeof binding.Reader.__pollAnswers === 'function' ? binding.Reader.__pollAnswers : () => true
 // A copy of this file evaluated earlier over the same addon may have stopped between two turns
 // (its environment's timers discarded) with the flag set: clear it.
@@ -93,7 +93,7 @@ pollAnswers(false)
 function poll() {
   let again = false
   try {
-    again = pollWanted() && pollAnswers(true) !== false
+    again = pollWanted() && pollAnswers(true, inFlight) !== false
   } finally {
     // Whatever happened above, either a next turn or the flag cleared: never the flag set with
     // no turn to come.

@@ -83,7 +83,7 @@ impl DbState {
                 // After the reader's first search (see `prefetch.rs`).
                 first.wait(prefetch::AFTER_OPEN, &state.closing);
                 if !state.closing.load(Ordering::Relaxed) {
-                    let _running = prefetch::Running::start();
+                    let _running = db.file_in_memory().then(prefetch::Running::start);
                     let _ = db.prepare_reader(index, budget, Some(&state.closing));
                 }
                 state.prefetch_done(index);

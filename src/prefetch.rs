@@ -47,20 +47,22 @@ impl FirstSearch {
     }
 }
 
-/// Readers' background work running now, in this process.
+/// Readers' background work running now, in this process, on a file in the page cache (where
+/// it needs a core rather than the disk).
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
-/// Whether some reader's background work is running (see `Running`).
-pub fn running() -> bool {
-    RUNNING.load(Ordering::Relaxed) > 0
+/// How many readers' background fills of a file in the page cache are running (see `Running`).
+pub fn running() -> usize {
+    RUNNING.load(Ordering::Relaxed)
 }
 
-/// Counts a reader's background work as running while it lives. The event loop does not poll
-/// for answers meanwhile (`settle::poll`): a polling loop keeps a core busy, and the work, at a
-/// lower priority, then got little of it. In a fresh process beside one awaited search at a
-/// time (600k × 384, page cache warm in 4 KiB pages), the work took 600–650 ms with polling and
-/// 270–340 ms without, and the first pass over 1,000 queries ran at 1,460–1,560 QPS against
-/// 1,970–2,280.
+/// Counts a reader's background work on a file in the page cache as running while it lives.
+/// The event loop does not poll for answers meanwhile unless the machine has a core to spare
+/// (`settle::poll`): a polling loop keeps a core busy, and the work, at a lower priority, then
+/// got little of it. In a fresh process beside one awaited search at a time (600k × 384, page
+/// cache warm in 4 KiB pages, 2 cores), the work took 600–650 ms with polling and 270–340 ms
+/// without, and the first pass over 1,000 queries ran at 1,460–1,560 QPS against 1,970–2,280.
+/// (From a file on the disk the work waits for reads, and polling goes on.)
 pub struct Running(());
 
 impl Running {

@@ -152,10 +152,11 @@ impl Reader {
 
     /// For index.js's polling only (not part of the API): while `on`, the finished searches of
     /// this thread are settled by these calls, without waking the thread (see `settle::poll`).
-    /// Returns whether the loop should go on polling.
+    /// `in_flight`: the searches index.js is waiting for. Returns whether the loop should go on
+    /// polling.
     #[napi(skip_typescript, js_name = "__pollAnswers")]
-    pub fn poll_answers(env: Env, on: bool) -> bool {
-        crate::settle::poll(&env, on)
+    pub fn poll_answers(env: Env, on: bool, in_flight: Option<u32>) -> bool {
+        crate::settle::poll(&env, on, in_flight.unwrap_or(0))
     }
 
     /// The number of components of every vector.

@@ -402,11 +402,12 @@ fn check(status: sys::napi_status) -> Result<()> {
 /// false when polling stops: answers queued from then on wake the main thread as usual, and
 /// those already queued are settled here or, past `DRAIN`, by a wake-up.
 ///
-/// Returns whether polling should go on: not while a reader's background work runs
-/// (`prefetch::running`), which needs the core a polling loop keeps busy; the call then acts
-/// as one with `on` false.
-pub fn poll(env: &Env, on: bool) -> bool {
-    let on = on && !crate::prefetch::running();
+/// Returns whether polling should go on: not while readers' background work on a file in the
+/// page cache (`prefetch::running`) and the `in_flight` searches leave no core to spare, as the
+/// work needs the core a polling loop keeps busy; the call then acts as one with `on` false.
+pub fn poll(env: &Env, on: bool, in_flight: u32) -> bool {
+    let background = crate::prefetch::running();
+    let on = on && (background == 0 || in_flight as usize + background < cores());
     let raw = env.raw();
     let Some(channel) = channel_of(raw) else {
         return on;
@@ -424,4 +425,10 @@ pub fn poll(env: &Env, on: bool) -> bool {
         wake(&channel);
     }
     on
+}
+
+/// The machine's cores, as the JavaScript side counts them (`os.availableParallelism()`).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

@@ -402,7 +402,13 @@ impl View {
     /// pass touches every page that holds them, and maps them ahead of it (`Sweep`): do it only
     /// when they are in the page cache).
     /// Once per view (a reader warmed before its background fill ran does not pass again).
-    pub(crate) fn fill_vectors(&self, s: &Dbs, txn: &ReadTxn<'_>) -> Result<()> {
+    /// A set `cancel` stops it with `Error::Cancelled`.
+    pub(crate) fn fill_vectors(
+        &self,
+        s: &Dbs,
+        txn: &ReadTxn<'_>,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+    ) -> Result<()> {
         if txn.id() != self.txn_id
             || self.slots == 0
             || self.vectors_filled.swap(true, Ordering::Relaxed)
@@ -415,8 +421,11 @@ impl View {
             std::ops::Bound::Excluded(&end[..]),
         );
         let mut sweep = Sweep::new();
-        for entry in s.nodes.range(txn, &range)? {
+        for (n, entry) in s.nodes.range(txn, &range)?.enumerate() {
             let (key, value) = entry?;
+            if n % 4096 == 4095 && cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(Error::Cancelled);
+            }
             sweep.visit(value);
             if let Some(id) = keys::id_of(key) {
                 self.table.fill(VECTOR, id, value);
