@@ -79,8 +79,9 @@ describe('event loop', () => {
     // Relative, not absolute: on a shared 2-core machine any process's main thread can lose the
     // CPU for a second to two busy threads (measured here with two `yes` processes and an idle
     // node: a 1,000 ms gap). A build that ran on the main thread would make one gap as long as
-    // the build itself.
-    expect(maxGap, info).toBeLessThan(0.2 * duration)
+    // the build itself; half of it leaves room for the other test files vitest runs beside this
+    // one (0.2 of it failed about once in 20 full runs: a 768 ms build, a gap over 154 ms).
+    expect(maxGap, info).toBeLessThan(0.5 * duration)
 
     // a large searchBatch does not stall the loop either
     const reader = await db.reader(1)
