@@ -95,8 +95,9 @@ describe('build: AbortSignal and onProgress', () => {
     const limit = Math.ceil(seconds * 10) + 2 * phases.size + 3
     expect(progress.length, `${progress.length} progress calls in ${seconds.toFixed(2)} s (phases ${[...phases]})`).toBeLessThanOrEqual(limit)
 
-    // the new items are searchable now
-    const hits = await reader.search(row(more, 123, d), { k: 1, ef: 64 })
+    // the new items are searchable now (ef of the item count: the walk is exhaustive, so the
+    // item's own vector finds it whatever this build's graph)
+    const hits = await reader.search(row(more, 123, d), { k: 1, ef: res.items })
     expect(hits[0].id).toBe(100_123)
     expect(hits[0].distance).toBeLessThanOrEqual(1e-5)
   })
@@ -122,7 +123,8 @@ describe('build: AbortSignal and onProgress', () => {
 
     const res = await writer.build({ signal: new AbortController().signal })
     expect(res.inserted).toBe(1)
-    const after = await reader.search(q, { k: 2 })
+    // ef of the item count: an exhaustive walk, so both copies of the vector are found
+    const after = await reader.search(q, { k: 2, ef: res.items })
     expect(new Set(after.map((h) => h.id))).toEqual(new Set([0, 5000]))
   })
 
@@ -160,7 +162,8 @@ describe('search: AbortSignal', () => {
     await expectAbort(() => reader.search(row(data, 1, 8), { signal: AbortSignal.abort() }), 'AbortSignal.abort()')
 
     const live = new AbortController()
-    const hits = await reader.search(row(data, 2, 8), { k: 5, signal: live.signal })
+    // ef 200, the item count: exhaustive walks here, so each item's own vector finds it first
+    const hits = await reader.search(row(data, 2, 8), { k: 5, ef: 200, signal: live.signal })
     expect(hits[0].id).toBe(2)
     live.abort() // after the fact: nothing happens
     await sleep(10)
@@ -168,7 +171,7 @@ describe('search: AbortSignal', () => {
     // many searches, some aborted before the call: the others are unaffected
     const results = await Promise.allSettled(
       Array.from({ length: 40 }, (_, i) =>
-        reader.search(row(data, i, 8), { k: 3, signal: i % 2 === 0 ? AbortSignal.abort() : new AbortController().signal }),
+        reader.search(row(data, i, 8), { k: 3, ef: 200, signal: i % 2 === 0 ? AbortSignal.abort() : new AbortController().signal }),
       ),
     )
     results.forEach((r, i) => {
@@ -189,7 +192,7 @@ describe('search: AbortSignal', () => {
     const { reader } = await fillAndBuild(db, 3, 'euclidean', 8, data)
     const { signal } = new AbortController()
     const listeners = () => getEventListeners(signal, 'abort').length
-    expect((await reader.search(row(data, 4, 8), { k: 1, signal }))[0].id).toBe(4)
+    expect((await reader.search(row(data, 4, 8), { k: 1, ef: 100, signal }))[0].id).toBe(4)
     expect(listeners()).toBe(0)
     for (let i = 0; i < 3; i++) {
       await expect(reader.search(new Float32Array(3), { signal })).rejects.toMatchObject({

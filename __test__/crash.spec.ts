@@ -61,7 +61,8 @@ describe('SIGKILL during a build', () => {
     const res = await w.build()
     expect(res.inserted).toBe(added)
     expect(res.items).toBe(base + added)
-    const hits = await r.search(sample, { k: 1, ef: 64 })
+    // ef of the item count: an exhaustive walk, so the sample's own vector finds it
+    const hits = await r.search(sample, { k: 1, ef: res.items })
     expect(hits[0].id).toBe(sampleId)
     expect(hits[0].distance).toBeLessThanOrEqual(1e-5)
     // and further writes work

@@ -59,7 +59,8 @@ describe('event loop', () => {
       const build = w.build({ onProgress: () => progressCalls++ })
       const loop = (async () => {
         while (searching) {
-          const hits = await smallReader.search(row(data, searches % 500, d), { k: 5 })
+          // ef of the item count: an exhaustive walk, so each item's own vector finds it first
+          const hits = await smallReader.search(row(data, searches % 500, d), { k: 5, ef: 500 })
           expect(hits[0].id).toBe(searches % 500)
           searches++
         }
@@ -112,7 +113,8 @@ describe('polling while a search is in flight', () => {
       await w.build()
       const r = await db.reader(0)
       const out = { hits: [] }
-      const search = r.search(data.subarray(0, d), { k: 5 })
+      // ef n: exhaustive walks, so that runs (each its own build) answer alike
+      const search = r.search(data.subarray(0, d), { k: 5, ef: n })
       out.during = immediates()
       out.hits.push(await search)
       await turn(); await turn()
@@ -122,7 +124,7 @@ describe('polling while a search is in flight', () => {
       out.code = await rejected
       await turn(); await turn()
       out.afterRejected = immediates()
-      out.hits.push(await r.searchById(7, { k: 5 }))
+      out.hits.push(await r.searchById(7, { k: 5, ef: n }))
       await turn(); await turn()
       out.afterById = immediates()
       await db.close()

@@ -63,7 +63,8 @@ describe('settling searches', () => {
       Database.open(dir, { readOnly: true }).then(async (db) => {
         const reader = await db.reader(0)
         const q = await vector(reader, 42)
-        reader.search(q, { k: 3 }).then((hits) => process.stdout.write(JSON.stringify(hits.map((h) => h.id))))
+        // ef of the item count: an exhaustive walk, so the item's own vector finds it first
+        reader.search(q, { k: 3, ef: ${n} }).then((hits) => process.stdout.write(JSON.stringify(hits.map((h) => h.id))))
       })`
     const out = output(script, { HANNOY_POLL_MS: '0' })
     expect(out[0]).toBe(42)
@@ -191,7 +192,7 @@ describe('settling searches', () => {
             parentPort.postMessage('flooding')
             return
           }
-          const hits = await reader.search(q, { k: 1 })
+          const hits = await reader.search(q, { k: 1, ef: ${n} })
           parentPort.postMessage(hits[0].id)
           await db.close()
         })()
@@ -210,7 +211,7 @@ describe('settling searches', () => {
         })
         const db = await Database.open(dir, { readOnly: true })
         const reader = await db.reader(0)
-        const hits = await reader.search(await vector(reader, 9), { k: 1 })
+        const hits = await reader.search(await vector(reader, 9), { k: 1, ef: ${n} })
         process.stdout.write(JSON.stringify({ answered, main: hits[0].id }))
         await db.close()
       })()`

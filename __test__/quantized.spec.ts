@@ -95,7 +95,8 @@ describe.each(['int8', 'binary'] as const)("quantization '%s'", (quantization) =
     expect(stats.items).toBe(N + 501)
     const after = await estimates()
     expect(after).not.toEqual(before) // the codes were made again with another quantizer
-    const hits = await reader.search(row(data, 3, D), { k: 2 })
+    // ef of the item count: an exhaustive walk, so both copies of the vector are found
+    const hits = await reader.search(row(data, 3, D), { k: 2, ef: N + 501 })
     expect(new Set(hits.map((h) => h.id))).toEqual(new Set([3, N + 1]))
     await expectCode(() => writer.build({ retrain: 'yes' as unknown as boolean }), 'ERR_HANNOY_INVALID_ARGUMENT')
   })
