@@ -141,10 +141,28 @@ mod tests {
 
     #[test]
     fn finds_the_mapping_that_holds_an_address() {
-        let data = vec![7u8; 1 << 20];
-        let at = data.as_ptr() as usize + 1000;
-        let map = mapping_of(at).expect("a heap address is mapped");
-        assert!(map.contains(&at) && map.contains(&(data.as_ptr() as usize + data.len() - 1)));
+        const LEN: usize = 64 * 4096;
+        // SAFETY: a new private anonymous read-only mapping at an address the kernel chooses
+        // (one mapping of its own, whatever the allocator does), never read, unmapped below.
+        unsafe {
+            let map = libc::mmap(
+                std::ptr::null_mut(),
+                LEN,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(map, libc::MAP_FAILED);
+            let (first, last) = (map as usize, map as usize + LEN - 1);
+            let found = mapping_of(first + 1000);
+            libc::munmap(map, LEN);
+            let found = found.expect("a mapped address is listed");
+            assert!(
+                found.contains(&first) && found.contains(&last),
+                "{found:x?}"
+            );
+        }
         assert_eq!(mapping_of(0), None);
     }
 
