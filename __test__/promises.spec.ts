@@ -48,6 +48,9 @@ const prelude = `
   const [addon, dir] = process.argv.slice(1)
   const { Database } = require(addon)
   const vector = async (reader, i) => reader.getVector(i)
+  // The stored vectors of \`count\` items, every \`step\`-th id (wrapping): a test's queries.
+  const queriesOf = (reader, count, step) =>
+    Promise.all(Array.from({ length: count }, (_, i) => vector(reader, (i * step) % ${n})))
   const alone = async (reader, queries, ef) => {
     const ids = []
     for (const q of queries) ids.push((await reader.search(q, { k: 1, ef }))[0].id)
@@ -75,8 +78,7 @@ describe('settling searches', () => {
       ;(async () => {
         const db = await Database.open(dir, { readOnly: true })
         const reader = await db.reader(0)
-        const ids = Array.from({ length: 300 }, (_, i) => (i * 7) % ${n})
-        const queries = await Promise.all(ids.map((i) => vector(reader, i)))
+        const queries = await queriesOf(reader, 300, 7)
         const want = await alone(reader, queries, undefined)
         const results = await Promise.allSettled(
           queries.map((q, j) => reader.search(j % 10 === 9 ? q.subarray(0, 3) : q, { k: 1 })),
@@ -101,14 +103,13 @@ describe('settling searches', () => {
       ;(async () => {
         const db = await Database.open(dir, { readOnly: true })
         const reader = await db.reader(0)
-        const ids = Array.from({ length: 64 }, (_, i) => (i * 31) % ${n})
-        const queries = await Promise.all(ids.map((i) => vector(reader, i)))
+        const queries = await queriesOf(reader, 64, 31)
         const want = { 10: await alone(reader, queries, 10), 400: await alone(reader, queries, 400) }
         let wrong = 0, answered = 0
         for (let burst = 1; burst <= 200; burst++) {
           const size = 1 + ((burst * 7) % 23)
           const calls = Array.from({ length: size }, (_, j) => {
-            const at = (burst + j) % ids.length
+            const at = (burst + j) % queries.length
             const ef = (burst + j) % 5 === 0 ? 400 : 10
             return reader.search(queries[at], { k: 1, ef }).then((hits) => hits[0].id === want[ef][at])
           })
@@ -132,8 +133,7 @@ describe('settling searches', () => {
       ;(async () => {
         const db = await Database.open(dir, { readOnly: true })
         const reader = await db.reader(0)
-        const ids = Array.from({ length: 50 }, (_, i) => (i * 37) % ${n})
-        const queries = await Promise.all(ids.map((i) => vector(reader, i)))
+        const queries = await queriesOf(reader, 50, 37)
         const want = { 10: await alone(reader, queries, 10), 2000: await alone(reader, queries, 2000) }
         let wrong = 0, answered = 0
         const one = (j, ef) => reader.search(queries[j % 50], { k: 1, ef }).then((hits) => {

@@ -110,7 +110,7 @@ impl Sweep {
 }
 
 /// The OS page size (4 KiB where it is not known).
-fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     #[cfg(unix)]
     {
         // SAFETY: sysconf takes an integer and reads no memory of ours.

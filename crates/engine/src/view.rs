@@ -157,6 +157,12 @@ impl Table {
     }
 }
 
+/// Whether a pass over a database that has reached entry `n` should stop: `cancel` is read
+/// every 4,096 entries.
+fn cancelled(n: usize, cancel: Option<&std::sync::atomic::AtomicBool>) -> bool {
+    n % 4096 == 4095 && cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+}
+
 /// One index as one commit sees it.
 pub(crate) struct View {
     txn_id: usize,
@@ -382,7 +388,7 @@ impl View {
         let mut sweep = resident.then(Sweep::new);
         for (n, entry) in s.links.range(txn, &range)?.enumerate() {
             let (key, value) = entry?;
-            if n % 4096 == 4095 && cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            if cancelled(n, cancel) {
                 return Err(Error::Cancelled);
             }
             if let Some(ahead) = ahead.as_deref_mut() {
@@ -423,7 +429,7 @@ impl View {
         let mut sweep = Sweep::new();
         for (n, entry) in s.nodes.range(txn, &range)?.enumerate() {
             let (key, value) = entry?;
-            if n % 4096 == 4095 && cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            if cancelled(n, cancel) {
                 return Err(Error::Cancelled);
             }
             sweep.visit(value);

@@ -419,10 +419,7 @@ fn resident_share(path: &std::path::Path) -> Option<f64> {
         if map == libc::MAP_FAILED {
             return None;
         }
-        let page = match libc::sysconf(libc::_SC_PAGESIZE) {
-            size if size > 0 => size as usize,
-            _ => PAGE,
-        };
+        let page = crate::sweep::page_size();
         let pages = len.div_ceil(page);
         let asked = pages.min(SAMPLES);
         let (mut resident, mut answered) = (0usize, 0usize);
