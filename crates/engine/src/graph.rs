@@ -179,6 +179,14 @@ fn prefetch_tail(bytes: &[u8]) {
     }
 }
 
+/// Hints the CPU to load every cache line of `bytes`, however long: for a vector read alone
+/// (rescoring) rather than with a hop's others.
+#[inline(always)]
+pub(crate) fn prefetch_whole(bytes: &[u8]) {
+    let (first, lines) = lines_of(bytes.as_ptr(), bytes.len());
+    prefetch_lines(first, 0..lines);
+}
+
 /// Whether `bytes` may span more than `WHOLE_LINES` lines (so [`prefetch`] leaves a tail).
 #[inline(always)]
 fn has_tail(bytes: &[u8]) -> bool {

@@ -426,7 +426,16 @@ fn search_in<D: Distance, S: Space>(
     let started = std::time::Instant::now();
     let mut reads = 0u64;
     let mut nearest: BinaryHeap<Scored> = BinaryHeap::with_capacity(options.k + 1);
-    for &(estimate, id) in found.iter().take(best) {
+    let candidates = &found[..best.min(found.len())];
+    for &(_, id) in candidates.iter().take(RESCORE_AHEAD) {
+        view.prefetch_vector(id);
+    }
+    for (j, &(estimate, id)) in candidates.iter().enumerate() {
+        // The vectors ahead start loading while this one is read (those the bound then skips
+        // cost only their loads).
+        if let Some(&(_, later)) = candidates.get(j + RESCORE_AHEAD) {
+            view.prefetch_vector(later);
+        }
         if nearest.len() == options.k {
             let kth = nearest.peek().map_or(f32::INFINITY, |&(d, _)| d.0);
             let lower = match graph.vector(id)? {
@@ -455,6 +464,10 @@ fn search_in<D: Distance, S: Space>(
     }
     Ok(exact(nearest.into_sorted_vec()))
 }
+
+/// Rescoring asks for the full vector of the candidate this many places ahead of the one it
+/// reads.
+const RESCORE_AHEAD: usize = 2;
 
 /// Full vectors read to rescore candidates of quantized indexes, since the process started
 /// (for the measuring examples and the benchmark).

@@ -76,13 +76,14 @@ impl Table {
         }
     }
 
-    /// Starts loading a known `which` value of `id`; does nothing for a slot not filled yet.
-    fn prefetch_value(&self, which: usize, id: u32) {
+    /// Starts loading a known `which` value of `id` with `prefetch`; does nothing for a slot
+    /// not filled yet.
+    fn prefetch_value(&self, which: usize, id: u32, prefetch: fn(&[u8])) {
         if let Some(pair) = self.slots.get(id as usize) {
             let packed = pair[which].load(Ordering::Relaxed);
             if packed != UNKNOWN && packed != ABSENT {
                 // SAFETY: a filled slot of this view's table, see `unpack`.
-                crate::graph::prefetch(unsafe { unpack(packed) });
+                prefetch(unsafe { unpack(packed) });
             }
         }
     }
@@ -349,7 +350,13 @@ impl View {
     }
 
     pub(crate) fn prefetch_links(&self, id: u32) {
-        self.table.prefetch_value(LINKS, id);
+        self.table.prefetch_value(LINKS, id, crate::graph::prefetch);
+    }
+
+    /// Starts loading all of `id`'s full vector, if its place is known.
+    pub(crate) fn prefetch_vector(&self, id: u32) {
+        self.table
+            .prefetch_value(VECTOR, id, crate::graph::prefetch_whole);
     }
 
     /// Whether `fill_links` has run (or begun) for this view.
