@@ -8,8 +8,10 @@
 //! ones, Skylake-SP's, 512-bit arithmetic lowers the clock and gains less): dot at 384
 //! dimensions 38.0 → 30.7 ns, at 1,536 124 → 114 ns; hamming of 1,536 bits 10.5 → 5.9 ns. A
 //! search's vectors mostly come from memory, not the cache, so whole searches gain less: at
-//! 384 dimensions an unquantized search is unchanged, an `int8` one 5–7 % faster. (The
-//! build's `dot_i8` is AVX2's only.)
+//! 384 dimensions an unquantized search is unchanged, an `int8` one 5–7 % faster. The build's
+//! `dot_i8` of 8-bit unit vectors, 32 bytes at a time, builds 100k × 384 in 3.69-3.76 s
+//! against 3.92-4.60 s with AVX2's (AMD EPYC, 2026-12-05, alternating runs), GloVe's 50-d
+//! 1.5 % faster.
 
 use std::arch::x86_64::*;
 
@@ -291,5 +293,48 @@ pub(crate) unsafe fn popcount_vpopcnt(bytes: &[u8]) -> u32 {
             i += 64;
         }
         _mm512_reduce_add_epi64(acc) as u32
+    }
+}
+
+/// Dot product of two `i8` slices, 32 bytes at a time: widened to 16-bit lanes and multiplied
+/// and summed in pairs into 32-bit lanes (`vpmaddwd`), 2 accumulators; the last partial group
+/// is a masked load. Exact in `i32` below 2^17 elements, as the others.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VL.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn dot_i8_avx512(a: &[i8], b: &[i8]) -> i32 {
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut i = 0;
+    // SAFETY: the caller guarantees AVX-512 F, BW and VL. Every full load reads the 32 bytes
+    // at `j..j + 32` with `j + 32 <= n` by the loop conditions (`i + 64 <= n` covers the loads
+    // at `i + 32`), `n` being the shorter length; the masked loads of the last `n - i < 32`
+    // bytes read only lanes below `n` (the others read as zero and never fault). The loads are
+    // unaligned.
+    unsafe {
+        let wide = |v: __m256i| _mm512_cvtepi8_epi16(v);
+        let load = |p: *const i8| wide(_mm256_loadu_si256(p.cast::<__m256i>()));
+        let mut acc0 = _mm512_setzero_si512();
+        let mut acc1 = _mm512_setzero_si512();
+        while i + 64 <= n {
+            acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(load(pa.add(i)), load(pb.add(i))));
+            acc1 = _mm512_add_epi32(
+                acc1,
+                _mm512_madd_epi16(load(pa.add(i + 32)), load(pb.add(i + 32))),
+            );
+            i += 64;
+        }
+        if i + 32 <= n {
+            acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(load(pa.add(i)), load(pb.add(i))));
+            i += 32;
+        }
+        if i < n {
+            let mask = ((1u64 << (n - i)) - 1) as __mmask32;
+            let x = wide(_mm256_maskz_loadu_epi8(mask, pa.add(i)));
+            let y = wide(_mm256_maskz_loadu_epi8(mask, pb.add(i)));
+            acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(x, y));
+        }
+        _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1))
     }
 }

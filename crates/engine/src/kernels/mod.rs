@@ -18,7 +18,7 @@
 //!   `is_x86_feature_detected!`. The detection runs once and is cached in an
 //!   [`AtomicU8`](std::sync::atomic::AtomicU8); afterwards each call costs one
 //!   relaxed load and a well-predicted branch in front of a direct call.
-//!   `dot_i8` widens 16 bytes at a time to 16-bit lanes (AVX2).
+//!   `dot_i8` widens 16 bytes at a time to 16-bit lanes (AVX2; 32 with AVX-512 BW).
 //!   `hamming` and `popcount` use hardware `popcnt` on unaligned 64-bit
 //!   words and, for long slices, an AVX2 nibble-lookup popcount;
 //!   `bit_planes_dot` uses the nibble lookup from 16 bytes on. On CPUs with

@@ -936,6 +936,12 @@ fn i8_dot_matches_the_exact_sum() {
             let got = unsafe { x86::dot_i8_avx2(&a, &b) };
             assert_eq!(i64::from(got), want, "dot_i8_avx2 len={len}");
         }
+        #[cfg(target_arch = "x86_64")]
+        if x86::has_avx512() {
+            // SAFETY: AVX-512 F, BW and VL support was just checked.
+            let got = unsafe { avx512::dot_i8_avx512(&a, &b) };
+            assert_eq!(i64::from(got), want, "dot_i8_avx512 len={len}");
+        }
     }
     // The extremes: every product 127², and alternating signs.
     let top = vec![127i8; 4_096];

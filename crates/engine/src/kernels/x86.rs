@@ -276,7 +276,11 @@ pub(super) fn fwht(x: &mut [f32]) {
 
 #[inline]
 pub(super) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    if has_avx2_fma() {
+    if has_avx512() {
+        // SAFETY: `has_avx512` confirmed that the running CPU supports AVX-512 F, BW and VL,
+        // the only precondition of `dot_i8_avx512`.
+        unsafe { dot_i8_avx512(a, b) }
+    } else if has_avx2_fma() {
         // SAFETY: `has_avx2_fma` confirmed that the running CPU supports AVX2, the only
         // precondition of `dot_i8_avx2`.
         unsafe { dot_i8_avx2(a, b) }
