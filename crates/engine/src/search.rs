@@ -411,13 +411,13 @@ fn search_in<D: Distance, S: Space>(
     // not read. Codes without a bound (int8) rescore all of them.
     let query = Query::new(query);
     let best = options.k.saturating_mul(oversampling);
+    let candidates = &found[..best.min(found.len())];
     if view.vectors_cold() {
         // The vectors are not in the page cache: start reading the candidates' pages at once
         // (advised where their place is known, looked up on the fault threads where not), so
         // their faults overlap instead of following each other.
-        let unknown: Vec<u32> = found
+        let unknown: Vec<u32> = candidates
             .iter()
-            .take(best)
             .map(|&(_, id)| id)
             .filter(|&id| !view.advise_vector(id))
             .collect();
@@ -426,7 +426,6 @@ fn search_in<D: Distance, S: Space>(
     let started = std::time::Instant::now();
     let mut reads = 0u64;
     let mut nearest: BinaryHeap<Scored> = BinaryHeap::with_capacity(options.k + 1);
-    let candidates = &found[..best.min(found.len())];
     for &(_, id) in candidates.iter().take(RESCORE_AHEAD) {
         view.prefetch_vector(id);
     }

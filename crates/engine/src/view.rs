@@ -31,6 +31,14 @@ use crate::sweep::Sweep;
 const UNKNOWN: u64 = 0;
 const ABSENT: u64 = u64::MAX;
 
+/// The pointer and length a filled slot holds.
+fn parts(packed: u64) -> (*const u8, usize) {
+    (
+        (packed >> 16) as usize as *const u8,
+        (packed & 0xffff) as usize,
+    )
+}
+
 /// The bytes a filled slot points at.
 ///
 /// # Safety
@@ -39,10 +47,7 @@ const ABSENT: u64 = u64::MAX;
 /// keeps those pages unchanged while a reader can see them, and the map does not move meanwhile
 /// (views are dropped before a resize).
 unsafe fn unpack<'t>(packed: u64) -> &'t [u8] {
-    let (ptr, len) = (
-        (packed >> 16) as usize as *const u8,
-        (packed & 0xffff) as usize,
-    );
+    let (ptr, len) = parts(packed);
     // SAFETY: the caller's contract above.
     unsafe { std::slice::from_raw_parts(ptr, len) }
 }
@@ -76,14 +81,16 @@ impl Table {
         }
     }
 
-    /// Starts loading a known `which` value of `id` with `prefetch`; does nothing for a slot
-    /// not filled yet.
-    fn prefetch_value(&self, which: usize, id: u32, prefetch: fn(&[u8])) {
+    /// Starts loading a known `which` value of `id` with `prefetch` (given its address and
+    /// length: a prefetch reads nothing, so it needs no transaction and makes no reference into
+    /// the map); does nothing for a slot not filled yet.
+    #[inline(always)]
+    fn prefetch_value(&self, which: usize, id: u32, prefetch: impl Fn(*const u8, usize)) {
         if let Some(pair) = self.slots.get(id as usize) {
             let packed = pair[which].load(Ordering::Relaxed);
             if packed != UNKNOWN && packed != ABSENT {
-                // SAFETY: a filled slot of this view's table, see `unpack`.
-                prefetch(unsafe { unpack(packed) });
+                let (ptr, len) = parts(packed);
+                prefetch(ptr, len);
             }
         }
     }
@@ -350,7 +357,8 @@ impl View {
     }
 
     pub(crate) fn prefetch_links(&self, id: u32) {
-        self.table.prefetch_value(LINKS, id, crate::graph::prefetch);
+        self.table
+            .prefetch_value(LINKS, id, crate::graph::prefetch_raw);
     }
 
     /// Starts loading all of `id`'s full vector, if its place is known.

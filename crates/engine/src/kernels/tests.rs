@@ -948,6 +948,9 @@ fn i8_dot_matches_the_exact_sum() {
     assert_eq!(dot_i8(&top, &top), 4_096 * 127 * 127);
     let low = vec![-127i8; 4_096];
     assert_eq!(dot_i8(&top, &low), -(4_096 * 127 * 127));
+    // The documented bound: fewer than 2^17 products of -128 · -128 stay exact in i32.
+    let most = vec![-128i8; (1 << 17) - 1];
+    assert_eq!(dot_i8(&most, &most), ((1 << 17) - 1) * 128 * 128);
     // Unequal lengths: the shorter one counts.
     assert_eq!(scalar::dot_i8(&top[..3], &top[..5]), 3 * 127 * 127);
 }

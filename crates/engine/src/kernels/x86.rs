@@ -289,7 +289,8 @@ pub(super) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     }
 }
 
-/// Whether [`dot_i8`] runs on AVX2 rather than the portable code.
+/// Whether [`dot_i8`] runs on SIMD (AVX2, or AVX-512 BW, which comes with it) rather than the
+/// portable code.
 #[inline(always)]
 pub(super) fn has_fast_i8() -> bool {
     has_avx2_fma()
