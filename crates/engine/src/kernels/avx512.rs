@@ -1,6 +1,7 @@
 //! x86-64 kernels for CPUs with AVX-512 (F, BW and VL: every AVX-512 CPU since Skylake-SP):
-//! the `f32` distances and the byte-code distances of `int8` indexes, 16 lanes at a time; with
-//! VPOPCNTDQ also hamming and popcount, 64 bytes at a time. A slice's last partial group is read with a masked load (the
+//! the `f32` distances and the byte-code distances of `int8` indexes, 16 lanes at a time, and
+//! the build's `dot_i8`, 32 bytes at a time; with VPOPCNTDQ also hamming and popcount, 64
+//! bytes at a time. A slice's last partial group is read with a masked load (the
 //! lanes past the end read as zero and never fault), so no scalar tail is needed.
 //!
 //! `x86.rs` chooses these at run time when the CPU has the features. Measured with

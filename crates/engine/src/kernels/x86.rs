@@ -1,8 +1,8 @@
 //! x86-64 kernels: AVX2 + FMA for `f32`, the byte-code distances and the
 //! Walsh–Hadamard transform; `popcnt` / AVX2 for hamming, popcount and the
-//! bit-plane dot product. On CPUs with AVX-512 the `f32` distances and the
-//! byte-code distances dispatch to `avx512.rs` instead, and with VPOPCNTDQ so do hamming and popcount from
-//! 16 bytes on.
+//! bit-plane dot product. On CPUs with AVX-512 the `f32` distances, the
+//! byte-code distances and the build's `dot_i8` dispatch to `avx512.rs` instead,
+//! and with VPOPCNTDQ so do hamming and popcount from 16 bytes on.
 
 use super::avx512::*;
 use super::scalar;
