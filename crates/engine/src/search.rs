@@ -262,6 +262,13 @@ impl Visited for Seen<'_> {
             Seen::Set(set) => set.insert(node),
         }
     }
+    #[inline]
+    fn keep_new(&mut self, nodes: &[u32], out: &mut Vec<u32>) {
+        match self {
+            Seen::Marks(marks, _) => marks.keep_new(nodes, out),
+            Seen::Set(set) => set.keep_new(nodes, out),
+        }
+    }
 }
 
 /// Searches one view: the `k` nearest to `query` (the stored form of metric `D`), walking the
