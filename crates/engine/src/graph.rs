@@ -84,8 +84,8 @@ impl Visited for Marks {
         }
     }
 
-    /// Without a branch on whether a node is new: every node is written to `out` and the
-    /// count of kept ones moves on only for new ones. About half the neighbours of a hop were
+    /// Without a branch on whether a node is new: every node in range is written to `out` (and
+    /// to `touched`) and the count of kept ones moves on only for new ones. About half the neighbours of a hop were
     /// seen before, at random, so a branch on it is mispredicted about every other time.
     #[inline]
     fn keep_new(&mut self, nodes: &[u32], out: &mut Vec<u32>) {
@@ -568,39 +568,48 @@ mod tests {
 
     #[test]
     fn marks_keep_new_nodes_like_one_insert_at_a_time() {
+        const N: u32 = 1 << 16;
         // Lists with repeats, nodes already seen, and nodes past the set's range (never new).
         let lists: [&[u32]; 5] = [
-            &[3, 64, 3, 65, 999, 127],
+            &[3, 64, 3, 65, N + 999, 127],
             &[64, 0, 1, 2, 63, 0],
             &[],
-            &[200, 201, 128, 3, 250],
+            &[200, 201, N, 128, 3, N - 1],
             &[5, 5, 5],
         ];
-        let (mut marks, mut one_by_one) = (Marks::default(), IdSet::default());
+        let mut marks = Marks::default();
+        // Round 0 leaves few nodes marked, so the next reset zeroes the words of the touched
+        // ones; round 1 marks many, so the reset after it zeroes every word.
         for round in 0..2 {
-            marks.reset(256);
-            one_by_one.clear();
+            marks.reset(N as usize);
+            assert!(marks.touched.is_empty() && marks.words.iter().all(|&w| w == 0));
+            let mut one_by_one = IdSet::default();
             let mut out = vec![42];
             for list in lists {
                 marks.keep_new(list, &mut out);
                 let expected: Vec<u32> = list
                     .iter()
                     .copied()
-                    .filter(|&n| n < 256 && one_by_one.insert(n))
+                    .filter(|&n| n < N && one_by_one.insert(n))
                     .collect();
                 assert_eq!(out, expected, "round {round}, list {list:?}");
             }
-            // What was marked is cleared by the next reset, in both of its ways (the words
-            // touched, or all of them when many were).
-            if round == 0 {
-                marks.reset(256);
-                let mut again = Vec::new();
-                marks.keep_new(&[3, 64, 250], &mut again);
-                assert_eq!(again, [3, 64, 250]);
-                for n in 0..256 {
-                    marks.insert(n);
-                }
+            let mut touched = marks.touched.clone();
+            touched.sort_unstable();
+            let mut seen: Vec<u32> = one_by_one.iter().copied().collect();
+            seen.sort_unstable();
+            assert_eq!(touched, seen, "round {round}: touched is what was marked");
+            for n in 0..N {
+                let marked = marks.words[n as usize >> 6] & (1 << (n & 63)) != 0;
+                assert_eq!(marked, one_by_one.contains(&n), "round {round}, node {n}");
+            }
+            if round == 1 {
+                let mut many = Vec::new();
+                marks.keep_new(&(0..N / 4).collect::<Vec<u32>>(), &mut many);
+                assert!(marks.touched.len() > marks.words.len() / 8);
             }
         }
+        marks.reset(N as usize);
+        assert!(marks.touched.is_empty() && marks.words.iter().all(|&w| w == 0));
     }
 }
