@@ -85,8 +85,9 @@ impl Visited for Marks {
     }
 
     /// Without a branch on whether a node is new: every node in range is written to `out` (and
-    /// to `touched`) and the count of kept ones moves on only for new ones. About half the neighbours of a hop were
-    /// seen before, at random, so a branch on it is mispredicted about every other time.
+    /// to `touched`) and the count of kept ones moves on only for new ones. About half the
+    /// neighbours of a hop were seen before, at random, so a branch on it is mispredicted about
+    /// every other time.
     #[inline]
     fn keep_new(&mut self, nodes: &[u32], out: &mut Vec<u32>) {
         out.clear();
