@@ -132,6 +132,7 @@ impl Table {
     }
 
     /// The `which` value of `id` in `db`, through the table.
+    #[inline]
     fn get<'t>(
         &self,
         which: usize,
@@ -278,6 +279,7 @@ impl View {
 
     /// What the graph walk scores for `id`: its code in a quantized index (present while it is
     /// in the graph), its stored vector otherwise.
+    #[inline]
     pub(crate) fn walk_value<'t>(
         &self,
         s: &Dbs,
@@ -313,6 +315,7 @@ impl View {
     }
 
     /// The stored vector of `id`, if it has one.
+    #[inline]
     pub(crate) fn vector<'t>(
         &self,
         s: &Dbs,
