@@ -129,10 +129,12 @@ fn hand_over() {
             .map(|h| std::mem::take(&mut h.answers))
             .unwrap_or_default()
     });
-    for answer in answers.drain(..) {
-        // An answer settles one Promise; a panic in one must not lose the others.
-        let _ = catch_unwind(AssertUnwindSafe(answer));
-    }
+    crate::settle::together(|| {
+        for answer in answers.drain(..) {
+            // An answer settles one Promise; a panic in one must not lose the others.
+            let _ = catch_unwind(AssertUnwindSafe(answer));
+        }
+    });
     // The emptied list goes back, keeping its room.
     HELD.with(|held| {
         if let Some(h) = held.borrow_mut().as_mut() {

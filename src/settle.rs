@@ -70,6 +70,40 @@ thread_local! {
     // The channels of the environments on this thread: one, but for Electron, which can run
     // several environments on one thread (frames with Node integration).
     static LOCAL: RefCell<Vec<Arc<Channel>>> = const { RefCell::new(Vec::new()) };
+    /// While this thread settles several answers together (`together`), the channels they went
+    /// to, to be woken once each at the end; `None` otherwise.
+    static DEFERRED: RefCell<Option<Vec<Arc<Channel>>>> = const { RefCell::new(None) };
+}
+
+/// Runs `settle_all`, which settles several Promises (`Promised::settle`), and wakes each
+/// main thread they went to once, after all of them are queued. Waking on the first would let
+/// the main thread drain it while the others are still being queued, and the next one would
+/// then wake it again: with 16 searches in flight on 2 cores, a worker that handed over 3
+/// answers at once woke the main thread about twice.
+pub fn together(settle_all: impl FnOnce()) {
+    let outer = DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        let outer = d.is_some();
+        if !outer {
+            *d = Some(Vec::new());
+        }
+        outer
+    });
+    if outer {
+        return settle_all();
+    }
+    // Woken however `settle_all` ends: an answer queued without its wake-up would wait forever.
+    struct Wake;
+    impl Drop for Wake {
+        fn drop(&mut self) {
+            let channels = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+            for channel in &channels {
+                signal(channel);
+            }
+        }
+    }
+    let _wake = Wake;
+    settle_all();
 }
 
 /// A pending Promise, to be settled from any thread. Dropped unsettled (a job that unwound
@@ -140,18 +174,37 @@ impl Promised {
     fn send(&self, delivery: Delivery) {
         let channel = &self.channel;
         channel.answers.push(delivery);
-        // Orders the push before the read of `polling` (and `poll`'s store before its pops):
-        // either this thread sees the main thread poll, or the main thread sees the answer.
-        fence(Ordering::SeqCst);
-        // The main thread is polling: it takes the answer on its next turn (see `poll`).
-        if channel.polling.load(Ordering::SeqCst) {
-            return;
+        let deferred = DEFERRED
+            .try_with(|d| match d.try_borrow_mut().as_deref_mut() {
+                Ok(Some(channels)) => {
+                    if !channels.iter().any(|c| Arc::ptr_eq(c, channel)) {
+                        channels.push(channel.clone());
+                    }
+                    true
+                }
+                _ => false,
+            })
+            .unwrap_or(false);
+        if !deferred {
+            signal(channel);
         }
-        // SeqCst with `deliver`'s clearing: either the main thread, draining after it cleared
-        // the flag, sees this answer, or this call sees the flag cleared and wakes it again.
-        if !channel.signaled.swap(true, Ordering::SeqCst) {
-            wake(channel);
-        }
+    }
+}
+
+/// Wakes `channel`'s main thread for the answers just queued, unless it is polling or a
+/// wake-up is already on its way.
+fn signal(channel: &Arc<Channel>) {
+    // Orders the pushes before the read of `polling` (and `poll`'s store before its pops):
+    // either this thread sees the main thread poll, or the main thread sees the answers.
+    fence(Ordering::SeqCst);
+    // The main thread is polling: it takes the answers on its next turn (see `poll`).
+    if channel.polling.load(Ordering::SeqCst) {
+        return;
+    }
+    // SeqCst with `deliver`'s clearing: either the main thread, draining after it cleared the
+    // flag, sees these answers, or this call sees the flag cleared and wakes it again.
+    if !channel.signaled.swap(true, Ordering::SeqCst) {
+        wake(channel);
     }
 }
 
