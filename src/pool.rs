@@ -11,8 +11,8 @@
 //! With many calls in flight, the main thread's part of each call (taking the call, settling
 //! its Promise, being woken for the answer) runs on the cores the searches need. Two things
 //! keep it small: the queue is lock-free, so queueing a call never waits for a worker, and a
-//! busy worker hands its answers over a few at a time (`answer`) to its environment's answer
-//! queue (`settle`), which wakes the main thread once for all the answers waiting there.
+//! busy worker hands its answers over up to `HOLD` at a time (`answer`) to its environment's
+//! answer queue (`settle`), which wakes the main thread once for all the answers waiting there.
 
 use crossbeam_queue::SegQueue;
 use std::cell::RefCell;
@@ -76,17 +76,20 @@ struct Held {
 }
 
 /// Most answers a worker holds back before it hands them over together (`HOLD_FOR` ends
-/// holding sooner for all but short jobs). Measured with 16 searches in flight on 2 cores, main
-/// thread's wake-ups and CPU per search (alternating runs): 384-d ef 25 3: 0.40 and 9.9-15.3 µs,
-/// 6: 0.23 and 7.5-8.8 µs, 8: 0.21-0.22 and 8.3 µs; GloVe ef 40 3: 0.39 and 11.6 µs, 8: 0.18 and
-/// 7.7 µs. With 4 in flight the pool rarely has a backlog to hold answers for: no change.
+/// holding sooner: at 384 dimensions, after about 5 searches). Measured with 16 searches in
+/// flight on 2 cores, 5 alternating rounds at 384-d ef 25, holding 3 against 8 (both with one
+/// wake-up per hand-over): the main thread's context switches per search 0.40-0.41 against
+/// 0.21-0.27, its CPU per search (median of the rounds) 13.8 against 9.7 µs, QPS 18,718 against
+/// 19,991; GloVe ef 40, one round: 0.39 against 0.18 switches, 11.6 against 7.7 µs. With 4 in
+/// flight the pool rarely has a backlog to hold answers for: no change.
 const HOLD: usize = 8;
 
 /// Answers are held back only after jobs shorter than this: for longer ones the main thread's
 /// wake-up is a small part of a call, and holding would delay answers by a long job.
 const HOLD_AFTER: Duration = Duration::from_micros(250);
 
-/// Holding stops once the first answer held is this old (checked between jobs).
+/// Holding stops once the first answer held is this old (checked after each job, so an answer
+/// can wait this long and one job more).
 const HOLD_FOR: Duration = Duration::from_micros(400);
 
 /// Hands a finished job's answer to the main thread (`answer` settles its Promise). On a read

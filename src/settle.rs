@@ -7,12 +7,12 @@
 //! with 16 searches in flight on 2 cores the main thread waited on them about once every three
 //! searches. Here each environment has one lock-free queue of answers and one thread-safe
 //! function, made on its first read, that only wakes the main thread: a read thread queues its
-//! answer and calls the function only if no wake-up is already on its way, and the main thread
-//! drains the queue in one wake-up however many answers it holds, turning each into its
-//! Promise's value. The function keeps the event loop alive only while Promises are pending, as
-//! a per-Promise one did.
+//! answer (or, handing over several, all of them first) and calls the function only if no
+//! wake-up is already on its way, and the main thread drains the queue in one wake-up however
+//! many answers it holds, turning each into its Promise's value. The function keeps the event
+//! loop alive only while Promises are pending, as a per-Promise one did.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
@@ -71,33 +71,37 @@ thread_local! {
     // several environments on one thread (frames with Node integration).
     static LOCAL: RefCell<Vec<Arc<Channel>>> = const { RefCell::new(Vec::new()) };
     /// While this thread settles several answers together (`together`), the channels they went
-    /// to, to be woken once each at the end; `None` otherwise.
-    static DEFERRED: RefCell<Option<Vec<Arc<Channel>>>> = const { RefCell::new(None) };
+    /// to, to be woken once each at the end; `None` otherwise. The rule that keeps every
+    /// Promise settling: each push onto a channel's queue is followed, on the pushing thread,
+    /// by a `signal` of that channel, at once (`send`) or when `together` ends.
+    static DEFERRED: Cell<Option<Vec<Arc<Channel>>>> = const { Cell::new(None) };
 }
 
 /// Runs `settle_all`, which settles several Promises (`Promised::settle`), and wakes each
 /// main thread they went to once, after all of them are queued. Waking on the first would let
 /// the main thread drain it while the others are still being queued, and the next one would
-/// then wake it again: with 16 searches in flight on 2 cores, a worker that handed over 3
-/// answers at once woke the main thread about twice.
+/// then wake it again: with 16 searches in flight on 2 cores and workers handing over up to 3
+/// answers at once, the main thread was woken about twice per hand-over.
 pub fn together(settle_all: impl FnOnce()) {
-    let outer = DEFERRED.with(|d| {
-        let mut d = d.borrow_mut();
-        let outer = d.is_some();
-        if !outer {
-            *d = Some(Vec::new());
-        }
-        outer
-    });
-    if outer {
+    // Inside another `together`, the outer one wakes for these answers too. Where the
+    // thread-local is gone (a thread being torn down) each answer wakes as it is queued.
+    let started = DEFERRED
+        .try_with(|d| {
+            let outer = d.take();
+            let started = outer.is_none();
+            d.set(Some(outer.unwrap_or_default()));
+            started
+        })
+        .unwrap_or(false);
+    if !started {
         return settle_all();
     }
     // Woken however `settle_all` ends: an answer queued without its wake-up would wait forever.
     struct Wake;
     impl Drop for Wake {
         fn drop(&mut self) {
-            let channels = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
-            for channel in &channels {
+            let channels = DEFERRED.try_with(Cell::take).ok().flatten();
+            for channel in channels.iter().flatten() {
                 signal(channel);
             }
         }
@@ -175,14 +179,15 @@ impl Promised {
         let channel = &self.channel;
         channel.answers.push(delivery);
         let deferred = DEFERRED
-            .try_with(|d| match d.try_borrow_mut().as_deref_mut() {
-                Ok(Some(channels)) => {
+            .try_with(|d| match d.take() {
+                Some(mut channels) => {
                     if !channels.iter().any(|c| Arc::ptr_eq(c, channel)) {
                         channels.push(channel.clone());
                     }
+                    d.set(Some(channels));
                     true
                 }
-                _ => false,
+                None => false,
             })
             .unwrap_or(false);
         if !deferred {
@@ -465,10 +470,10 @@ pub fn poll(env: &Env, on: bool, in_flight: u32) -> bool {
     let Some(channel) = channel_of(raw) else {
         return on;
     };
-    // SeqCst with `send`'s read of it: an answer queued by a thread that read `true` is seen by
+    // SeqCst with `signal`'s read of it: an answer queued by a thread that read `true` is seen by
     // the drain below, or by the next call.
     channel.polling.store(on, Ordering::SeqCst);
-    // The store before the pops (see `send`).
+    // The store before the pops (see `signal`).
     fence(Ordering::SeqCst);
     // SAFETY: main thread, in a call from JavaScript (a handle scope is open), a live
     // environment: the channel's own.
