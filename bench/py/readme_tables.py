@@ -1,12 +1,12 @@
 """Prints README.md's tables for one data set from the benchmark's results file.
 
-    python3 bench/py/readme_tables.py bench/results/glove-100k.md --no-quantized
+    python3 bench/py/readme_tables.py bench/results/glove-100k.md
     python3 bench/py/readme_tables.py bench/results/synth384-100k.md
 
 Reads the Markdown that bench/run.mjs writes (its build table, its recall · QPS table by ef and
 by nprobes) and prints them as the README shows them: fewer columns, the README's engine names,
-recall to 3 decimals. The goal tables are written by hand from the results file's "Goals"
-sections.
+recall to 3 decimals (`--no-quantized`: without the rows of 'int8' and 'binary'). The goal
+tables are written by hand from the results file's "Goals" sections.
 """
 
 import re
